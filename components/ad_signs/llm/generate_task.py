@@ -1,0 +1,190 @@
+"""Label-to-data: an LLM writes new sentences from a label's definition alone (the *bronze* set).
+
+Each request Doc stands for one prompt: which label, positive or a hard negative (negated,
+hypothetical, family history), and the varied context (note type, author, style, severity,
+setting, patient) drawn by `plan_requests` from a seeded generator. The answer is JSON
+`{"sentences": [...]}`, parsed strictly; the sentences go to `doc.user_data["generated"]`.
+"""
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import jinja2.sandbox
+from spacy.tokens import Doc
+from spacy_llm.registry import registry
+
+from ..taxonomy import Taxonomy, load_taxonomy
+from .label_task import REJECT_KEY, AnswerError, load_json_object, only_answer, read_template
+
+REQUEST_KEY = "generation_request"
+GENERATED_KEY = "generated"
+
+POLARITY_INSTRUCTIONS = {
+    "negated": "a negated mention, stating the patient does not have it (e.g. 'denies ...', 'no ...').",
+    "hypothetical": "a hypothetical, conditional or future mention (e.g. 'return if ...', 'monitor for ...').",
+    "family_history": "a family member's history or condition, not the patient's.",
+}
+HARD_NEGATIVES = tuple(POLARITY_INSTRUCTIONS)
+
+# Context varied across prompts, so that generated sentences are not formulaic.
+NOTE_TYPES = (
+    "a discharge summary", "a neurology clinic note", "a nursing progress note",
+    "a primary care visit note", "a social work assessment", "an emergency department note",
+    "a geriatrics consult", "a psychiatry consult", "a home health visit note", "a memory clinic note",
+)
+AUTHORS = ("a physician", "a nurse", "a nurse practitioner", "a social worker", "a resident", "a therapist")
+STYLES = (
+    "telegraphic fragments with standard abbreviations (pt, h/o, w/, c/o, s/p)",
+    "complete formal sentences",
+    "short list-item lines without bullets",
+    "reports quoted or paraphrased from family or caregivers",
+    "terse assessment-and-plan lines",
+    "mixed: some fragments, some full sentences",
+)
+SEVERITIES = ("subtle", "mild", "moderate", "severe")
+SETTINGS = ("outpatient clinic", "inpatient ward", "emergency department", "skilled nursing facility", "home visit", "telehealth visit")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    label: str
+    polarity: str  # "positive" or one of HARD_NEGATIVES
+    note_type: str
+    author: str
+    style: str
+    severity: str
+    setting: str
+    patient: str
+
+    def describe(self) -> str:
+        return f"{self.label} {self.polarity}: {self.note_type}, {self.style}, {self.severity}"
+
+
+def plan_requests(
+    taxonomy: Taxonomy,
+    per_label: Union[int, Mapping[str, int]],
+    negatives_per_label: int,
+    per_prompt: int,
+    seed: int,
+) -> List[GenerationRequest]:
+    """Enough prompts for `per_label` positive sentences of each label (an int or a mapping)
+    and `negatives_per_label` hard negatives, spread over negated/hypothetical/family history."""
+    rng = random.Random(seed)
+    counts = per_label if isinstance(per_label, Mapping) else {label: per_label for label in taxonomy.labels}
+    taxonomy.check_labels(counts, "generation counts")
+    requests = []
+    for label in taxonomy.labels:
+        polarities = ["positive"] * math.ceil(counts.get(label, 0) / per_prompt)
+        polarities += [HARD_NEGATIVES[i % len(HARD_NEGATIVES)] for i in range(math.ceil(negatives_per_label / per_prompt))]
+        for polarity in polarities:
+            requests.append(
+                GenerationRequest(
+                    label=label,
+                    polarity=polarity,
+                    note_type=rng.choice(NOTE_TYPES),
+                    author=rng.choice(AUTHORS),
+                    style=rng.choice(STYLES),
+                    severity=rng.choice(SEVERITIES),
+                    setting=rng.choice(SETTINGS),
+                    patient=f"a {rng.randint(58, 96)}-year-old {rng.choice(('man', 'woman'))}",
+                )
+            )
+    return requests
+
+
+def request_doc(make_doc, request: GenerationRequest) -> Doc:
+    """A Doc that stands for one generation prompt (its text is a readable summary)."""
+    doc = make_doc(request.describe())
+    doc.user_data[REQUEST_KEY] = asdict(request)
+    return doc
+
+
+def parse_sentences_answer(answer: str) -> List[str]:
+    values = load_json_object(answer, "sentences")
+    if not isinstance(values, list) or not values:
+        raise AnswerError('"sentences" must be a non-empty list')
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        raise AnswerError('every item of "sentences" must be a non-empty string')
+    return [" ".join(v.split()) for v in values]
+
+
+def sentences_answer_schema(n: int) -> Dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "sentences": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 8, "maxLength": 300},
+                "minItems": n,
+                "maxItems": n,
+            }
+        },
+        "required": ["sentences"],
+        "additionalProperties": False,
+    }
+
+
+class GenerateTask:
+    """spacy-llm task: one prompt per request Doc; sets `doc.user_data["generated"]`."""
+
+    def __init__(self, taxonomy: Taxonomy, template: str, per_prompt: int):
+        self.taxonomy = taxonomy
+        self.per_prompt = per_prompt
+        self._template = jinja2.sandbox.SandboxedEnvironment().from_string(template)
+
+    def render(self, request: Dict[str, Any]) -> str:
+        if request.get("label") not in self.taxonomy.definitions:
+            raise ValueError(self.taxonomy.unknown_label_message([request.get("label")]))
+        return self._template.render(
+            n=self.per_prompt,
+            request=request,
+            label=request["label"],
+            definition=self.taxonomy.definitions[request["label"]],
+            polarity_instruction=POLARITY_INSTRUCTIONS.get(request["polarity"], ""),
+        )
+
+    def generate_prompts(self, docs: Iterable[Doc]) -> Iterable[str]:
+        for doc in docs:
+            if REQUEST_KEY not in doc.user_data:
+                raise ValueError("GenerateSentences needs request Docs made by ad_signs.llm.generate_task.request_doc().")
+            yield self.render(doc.user_data[REQUEST_KEY])
+
+    def parse_responses(self, docs: Iterable[Doc], responses: Iterable[str]) -> Iterable[Doc]:
+        # spacy-llm types a non-sharding task's responses as str but passes a 1-list per doc.
+        for doc, answers in zip(docs, responses):
+            answer = only_answer(answers)
+            try:
+                doc.user_data[GENERATED_KEY] = parse_sentences_answer(answer)
+                doc.user_data.pop(REJECT_KEY, None)
+            except AnswerError as err:
+                doc.user_data[GENERATED_KEY] = []
+                doc.user_data[REJECT_KEY] = {"error": str(err), "answer": str(answer)}
+            yield doc
+
+
+@registry.llm_tasks("ad_signs.GenerateSentences.v1")
+def make_generate_task(
+    taxonomy: Optional[str] = None,
+    per_prompt: int = 5,
+    template: Optional[str] = None,
+) -> GenerateTask:
+    """Write `per_prompt` sentences per request for a label (or a hard negative of it).
+
+    taxonomy: path of the taxonomy file; the packaged guideline by default.
+    template: a Jinja template (inline or a .jinja path); the packaged generate.v1.jinja by default.
+    """
+    return GenerateTask(load_taxonomy(taxonomy), read_template(template, "generate.v1.jinja"), per_prompt)
+
+
+@registry.llm_misc("ad_signs.SentencesAnswerSchema.v1")
+def make_sentences_answer_schema(n: int = 5) -> Dict[str, Any]:
+    """The JSON schema of a generation answer with exactly `n` sentences."""
+    return sentences_answer_schema(n)
+
+
+def sentences_from(request_docs: Sequence[Doc]) -> Iterable[tuple]:
+    """(sentence, request dict) pairs of the parsed answers, in order."""
+    for doc in request_docs:
+        for sentence in doc.user_data.get(GENERATED_KEY, []):
+            yield sentence, doc.user_data[REQUEST_KEY]

@@ -1,0 +1,153 @@
+"""Data-to-label: an LLM labels sentences multi-label with the taxonomy (the *silver* set).
+
+The prompt carries the definitions, the negative rules, the valid labels and few-shot examples
+(hard negatives among them); the answer is JSON `{"labels": [...]}`, parsed strictly. An answer
+that does not parse is not "no label": the doc gets no `cats` and a reject record in
+`doc.user_data["llm_reject"]`, which the runner counts and writes to a rejects file.
+"""
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import jinja2.sandbox
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy_llm.registry import registry
+
+from ..taxonomy import Taxonomy, load_taxonomy
+from .models import FailedAnswer
+
+TEMPLATES = Path(__file__).parent / "templates"
+REJECT_KEY = "llm_reject"
+
+
+class AnswerError(ValueError):
+    """An LLM answer that is not a valid answer for the task."""
+
+
+def strip_code_fence(answer: str) -> str:
+    """Remove one surrounding Markdown code fence (```json ... ```), as chat models add them."""
+    text = answer.strip()
+    if text.startswith("```") and text.endswith("```") and len(text) >= 6:
+        text = text[3:-3]
+        text = text[4:] if text.startswith("json") else text
+    return text.strip()
+
+
+def only_answer(answers: Union[str, Sequence[str]]) -> str:
+    return answers if isinstance(answers, str) else list(answers)[0]
+
+
+def load_json_object(answer: str, key: str) -> Any:
+    """The value of `key` in an answer that must be a JSON object with exactly that one key."""
+    if isinstance(answer, FailedAnswer):
+        raise AnswerError(f"request failed: {answer}")
+    try:
+        data = json.loads(strip_code_fence(answer))
+    except json.JSONDecodeError as err:
+        raise AnswerError(f"not valid JSON ({err.msg} at char {err.pos})") from None
+    if not isinstance(data, dict) or set(data) != {key}:
+        raise AnswerError(f'expected a JSON object with the single key "{key}"')
+    return data[key]
+
+
+def parse_label_answer(answer: str, labels: Sequence[str]) -> List[str]:
+    """The label set in `answer`, or AnswerError. Duplicates collapse; unknown labels reject."""
+    values = load_json_object(answer, "labels")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise AnswerError('"labels" must be a list of label names')
+    unknown = sorted(set(values) - set(labels))
+    if unknown:
+        raise AnswerError(f"unknown label(s) {unknown}")
+    return sorted(set(values), key=list(labels).index)
+
+
+def label_answer_schema(labels: Sequence[str]) -> Dict[str, Any]:
+    """JSON schema that constrains decoding to a valid answer."""
+    return {
+        "type": "object",
+        "properties": {
+            "labels": {"type": "array", "items": {"type": "string", "enum": list(labels)}, "uniqueItems": True}
+        },
+        "required": ["labels"],
+        "additionalProperties": False,
+    }
+
+
+class LabelTask:
+    """spacy-llm task: one prompt per sentence Doc; sets `doc.cats` (every label, 0/1)."""
+
+    def __init__(self, taxonomy: Taxonomy, template: str, examples: Sequence[Dict[str, Any]]):
+        self.taxonomy = taxonomy
+        self.examples = [
+            {
+                "text": eg["text"],
+                "answer": json.dumps({"labels": taxonomy.check_labels(eg["labels"], "few-shot example")}),
+            }
+            for eg in examples
+        ]
+        self._template = jinja2.sandbox.SandboxedEnvironment().from_string(template)
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.taxonomy.labels)
+
+    def render(self, text: str) -> str:
+        return self._template.render(
+            text=text,
+            definitions=self.taxonomy.definitions,
+            negative_rules=self.taxonomy.negative_rules,
+            examples=self.examples,
+        )
+
+    def generate_prompts(self, docs: Iterable[Doc]) -> Iterable[str]:
+        for doc in docs:
+            yield self.render(doc.text)
+
+    def parse_responses(self, docs: Iterable[Doc], responses: Iterable[str]) -> Iterable[Doc]:
+        # spacy-llm types a non-sharding task's responses as str but passes a 1-list per doc.
+        for doc, answers in zip(docs, responses):
+            answer = only_answer(answers)
+            try:
+                doc.cats = self.taxonomy.cats(parse_label_answer(answer, self.labels))
+                doc.user_data.pop(REJECT_KEY, None)
+            except AnswerError as err:
+                doc.cats = {}
+                doc.user_data[REJECT_KEY] = {"error": str(err), "answer": str(answer)}
+            yield doc
+
+    def scorer(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        return Scorer.score_cats(
+            examples, "cats", labels=self.labels, multi_label=True, threshold=0.5
+        )
+
+
+def read_template(template: Optional[str], default: str) -> str:
+    """A template given inline, as a path to a file, or the packaged default."""
+    if template is None:
+        return (TEMPLATES / default).read_text(encoding="utf8")
+    path = Path(template)
+    return path.read_text(encoding="utf8") if path.suffix == ".jinja" and path.exists() else template
+
+
+@registry.llm_tasks("ad_signs.LabelSentences.v1")
+def make_label_task(
+    taxonomy: Optional[str] = None,
+    examples: Optional[Union[Callable[[], Iterable[Dict[str, Any]]], List[Dict[str, Any]]]] = None,
+    template: Optional[str] = None,
+) -> LabelTask:
+    """Multi-label sentence labeling with the taxonomy.
+
+    taxonomy: path of the taxonomy file (.yml/.json); the packaged guideline by default.
+    examples: few-shot examples {"text", "labels"}, e.g. from spacy.FewShotReader.v1; None: zero-shot.
+    template: a Jinja template (inline or a .jinja path); the packaged label.v1.jinja by default.
+    """
+    raw_examples = examples() if callable(examples) else examples
+    return LabelTask(load_taxonomy(taxonomy), read_template(template, "label.v1.jinja"), list(raw_examples or []))
+
+
+@registry.llm_misc("ad_signs.LabelAnswerSchema.v1")
+def make_label_answer_schema(taxonomy: Optional[str] = None) -> Dict[str, Any]:
+    """The JSON schema of a label answer, for a model's `response_format`."""
+    return label_answer_schema(load_taxonomy(taxonomy).labels)

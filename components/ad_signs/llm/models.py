@@ -1,0 +1,323 @@
+"""spacy-llm models: the default in-process llama.cpp model and any OpenAI-compatible endpoint.
+
+Both follow spacy-llm's model contract, `(Iterable[Iterable[str]]) -> Iterable[Iterable[str]]`
+(one inner iterable of prompts per doc), send each prompt as a chat turn after a fixed system
+prompt, constrain the answer with a JSON schema, and keep every answer in an `AnswerCache`.
+A prompt whose request fails after retries yields a `FailedAnswer`, which the tasks' strict
+parsers count and set aside as a reject; failures are never cached, so a re-run asks again.
+"""
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterable, List, Optional
+
+from spacy_llm.registry import registry
+
+from .answer_cache import AnswerCache, answer_key
+from .model_file import resolve_model_path
+
+logger = logging.getLogger("ad_signs")
+
+DEFAULT_SYSTEM_PROMPT = "You are a careful clinical annotator. Answer only in the requested JSON format."
+
+
+class FailedAnswer(str):
+    """The text of a request that failed after all retries (not a model answer)."""
+
+
+class ChatModel:
+    """Shared behaviour: nested prompt protocol, answer cache, per-prompt seeds, run statistics."""
+
+    max_concurrency = 1
+
+    def __init__(
+        self,
+        *,
+        system_prompt: str,
+        response_format: Optional[Dict[str, Any]],
+        temperature: float,
+        max_tokens: int,
+        seed: int,
+        cache_path: Optional[str],
+    ):
+        self.system_prompt = system_prompt
+        self.response_format = response_format
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.cache = AnswerCache(cache_path) if cache_path else None
+        self.stats: Counter = Counter()
+        self.failures: List[Dict[str, str]] = []
+        self._occurrences: Counter = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> Dict[str, Any]:
+        """What makes an answer this model's: subclasses add the model name or file hash."""
+        return {
+            "system_prompt": self.system_prompt,
+            "response_format": self.response_format,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
+        per_doc = [list(doc_prompts) for doc_prompts in prompts]
+        flat = [prompt for doc_prompts in per_doc for prompt in doc_prompts]
+        with self._lock:  # occurrence numbers follow input order, whatever the concurrency
+            keyed = []
+            for prompt in flat:
+                base = answer_key(self.identity, prompt)
+                keyed.append((prompt, self._occurrences[base]))
+                self._occurrences[base] += 1
+        if self.max_concurrency > 1 and len(keyed) > 1:
+            with ThreadPoolExecutor(self.max_concurrency) as pool:
+                answers = iter(list(pool.map(lambda pk: self.answer(*pk), keyed)))
+        else:
+            answers = (self.answer(*pk) for pk in keyed)
+        for doc_prompts in per_doc:
+            yield [next(answers) for _ in doc_prompts]
+
+    def answer(self, prompt: str, occurrence: int = 0) -> str:
+        key = answer_key(self.identity, prompt, occurrence)
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self._count("cached")
+                return cached
+        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+        # A seed per prompt and occurrence: sampled answers are reproducible in any order.
+        seed = (self.seed + int(key[:8], 16)) % (2**31)
+        try:
+            text = self.complete(messages, seed)
+        except Exception as err:  # reported per prompt, never read as an answer
+            self._count("failed")
+            with self._lock:
+                self.failures.append({"prompt": prompt, "error": f"{type(err).__name__}: {err}"})
+            logger.warning("LLM request failed: %s", err)
+            return FailedAnswer(f"{type(err).__name__}: {err}")
+        self._count("asked")
+        if self.cache is not None:
+            self.cache.put(key, str(self.identity.get("model")), prompt, text)
+        return text
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.stats[what] += 1
+
+    def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
+        raise NotImplementedError
+
+
+class LlamaCppModel(ChatModel):
+    """In-process llama.cpp: the GGUF is loaded once; the shared prompt prefix stays in the KV cache."""
+
+    def __init__(
+        self,
+        *,
+        path: Optional[str],
+        sha256: Optional[str],
+        n_ctx: int,
+        n_threads: Optional[int],
+        n_batch: int,
+        reuse_prefix: bool,
+        verbose: bool,
+        **settings: Any,
+    ):
+        super().__init__(**settings)
+        from llama_cpp import Llama, LlamaGrammar
+
+        self.path = resolve_model_path(path, sha256)
+        self.reuse_prefix = reuse_prefix
+        self.llm = Llama(
+            model_path=str(self.path),
+            n_ctx=n_ctx,
+            n_threads=n_threads or os.cpu_count(),
+            n_batch=n_batch,
+            seed=self.seed,
+            verbose=verbose,
+        )
+        self.context_length = n_ctx
+        # Build the grammar once rather than from the schema at every call.
+        self.grammar = (
+            LlamaGrammar.from_json_schema(json.dumps(self.response_format), verbose=False)
+            if self.response_format
+            else None
+        )
+
+    @property
+    def identity(self) -> Dict[str, Any]:
+        return {**super().identity, "model": self.path.name, "size": self.path.stat().st_size}
+
+    def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
+        if not self.reuse_prefix:
+            self.llm.reset()  # forget the KV cache: every prompt is evaluated from scratch
+        result = self.llm.create_chat_completion(
+            messages=messages,
+            grammar=self.grammar,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=seed,
+        )
+        return result["choices"][0]["message"]["content"] or ""
+
+
+class OpenAICompatibleModel(ChatModel):
+    """Any server with `/v1/chat/completions` (vLLM, llama.cpp server, Ollama, OpenAI).
+
+    Unlike spacy-llm's OpenAI models it contacts nothing at construction time.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key_env: Optional[str],
+        timeout: float,
+        max_retries: int,
+        backoff: float,
+        max_concurrency: int,
+        **settings: Any,
+    ):
+        super().__init__(**settings)
+        import requests
+
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_concurrency = max_concurrency
+        self.session = requests.Session()
+        api_key = os.environ.get(api_key_env, "") if api_key_env else ""
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    @property
+    def identity(self) -> Dict[str, Any]:
+        return {**super().identity, "model": self.model, "url": self.url}
+
+    def request_body(self, messages: List[Dict[str, str]], seed: int) -> Dict[str, Any]:
+        body: Dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": seed,
+        }
+        if self.response_format:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": True, "schema": self.response_format},
+            }
+        return body
+
+    def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
+        import requests
+
+        body = self.request_body(messages, seed)
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.session.post(self.url, json=body, timeout=self.timeout)
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise RetryableError(f"HTTP {response.status_code}: {response.text[:200]}")
+                response.raise_for_status()
+                return response.json()["choices"][0]["message"]["content"] or ""
+            except (RetryableError, requests.ConnectionError, requests.Timeout) as err:
+                if attempt == self.max_retries:
+                    raise RuntimeError(f"{self.url} failed after {attempt + 1} attempts: {err}") from err
+                self._count("retried")
+                time.sleep(self.backoff * 2**attempt * (1 + random.random()))
+        raise AssertionError("unreachable")
+
+
+class RetryableError(RuntimeError):
+    """A 429 or 5xx answer: worth another try after a pause."""
+
+
+@registry.llm_models("ad_signs.LlamaCpp.v1")
+def llama_cpp_model(
+    path: Optional[str] = None,
+    sha256: Optional[str] = None,
+    response_format: Optional[Dict[str, Any]] = None,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+    seed: int = 0,
+    n_ctx: int = 4096,
+    n_threads: Optional[int] = None,
+    n_batch: int = 512,
+    reuse_prefix: bool = True,
+    cache_path: Optional[str] = None,
+    verbose: bool = False,
+) -> LlamaCppModel:
+    """A local GGUF model run in-process by llama-cpp-python.
+
+    path: a GGUF file; default $AD_SIGNS_GGUF, else the Qwen2.5-Coder-1.5B-Instruct parts from PyPI.
+    sha256: if set, the file is checked against it before first use.
+    response_format: JSON schema every answer must follow (grammar-constrained decoding).
+    reuse_prefix: keep the KV cache of the shared prompt prefix between prompts.
+    cache_path: SQLite file of answers, for resumable runs; None turns the cache off.
+    """
+    return LlamaCppModel(
+        path=path,
+        sha256=sha256,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        n_batch=n_batch,
+        reuse_prefix=reuse_prefix,
+        verbose=verbose,
+        system_prompt=system_prompt,
+        response_format=response_format,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        cache_path=cache_path,
+    )
+
+
+@registry.llm_models("ad_signs.OpenAICompatible.v1")
+def openai_compatible_model(
+    base_url: str,
+    model: str,
+    api_key_env: Optional[str] = "OPENAI_API_KEY",
+    response_format: Optional[Dict[str, Any]] = None,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+    seed: int = 0,
+    timeout: float = 60.0,
+    max_retries: int = 4,
+    backoff: float = 1.0,
+    max_concurrency: int = 4,
+    cache_path: Optional[str] = None,
+) -> OpenAICompatibleModel:
+    """A model behind an OpenAI-compatible `/v1/chat/completions` endpoint.
+
+    base_url: e.g. http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama).
+    api_key_env: name of the environment variable holding the API key (none is sent if unset).
+    max_retries, backoff: connection errors, timeouts, 429 and 5xx are retried with exponential backoff.
+    max_concurrency: requests in flight at once.
+    """
+    return OpenAICompatibleModel(
+        base_url=base_url,
+        model=model,
+        api_key_env=api_key_env,
+        timeout=timeout,
+        max_retries=max_retries,
+        backoff=backoff,
+        max_concurrency=max_concurrency,
+        system_prompt=system_prompt,
+        response_format=response_format,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        cache_path=cache_path,
+    )

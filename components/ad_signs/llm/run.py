@@ -1,0 +1,152 @@
+"""Run the two LLM directions over many docs: progress bar, rejects file, DocBin, run summary."""
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Union
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy_llm.util import assemble
+from tqdm import tqdm
+
+from ..taxonomy import Taxonomy
+from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
+from .label_task import REJECT_KEY
+from .models import ChatModel
+
+NO_LABEL = "(none)"
+
+
+@dataclass
+class RunSummary:
+    """What a run did: items in, docs kept, rejects, LLM calls, time, label counts."""
+
+    direction: str
+    items: int = 0
+    docs: int = 0
+    rejects: int = 0
+    seconds: float = 0.0
+    llm: Dict[str, int] = field(default_factory=dict)
+    labels: Counter = field(default_factory=Counter)
+    reject_reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def seconds_per_item(self) -> float:
+        return self.seconds / self.items if self.items else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "direction": self.direction,
+            "items": self.items,
+            "docs": self.docs,
+            "rejects": self.rejects,
+            "seconds": round(self.seconds, 2),
+            "seconds_per_item": round(self.seconds_per_item, 3),
+            "llm_calls": self.llm,
+            "labels": dict(self.labels.most_common()),
+            "reject_reasons": dict(self.reject_reasons.most_common()),
+        }
+
+    def rows(self) -> List[tuple]:
+        rows = [(label, n) for label, n in self.labels.most_common()]
+        rows += [("items in", self.items), ("docs written", self.docs), ("rejects", self.rejects)]
+        rows += [(f"LLM {k}", v) for k, v in sorted(self.llm.items())]
+        rows += [("seconds per item", f"{self.seconds_per_item:.2f}")]
+        return rows
+
+
+def load_llm(config: Union[str, Path], overrides: Optional[Dict[str, object]] = None) -> Language:
+    """The spacy-llm pipeline of a config file, with dotted-path overrides."""
+    return assemble(config, overrides=overrides or {})
+
+
+def chat_model(nlp: Language) -> ChatModel:
+    return nlp.get_pipe("llm")._model
+
+
+def _write_reject(f, doc: Doc, what: dict) -> str:
+    reject = doc.user_data[REJECT_KEY]
+    io = doc.user_data.get("llm_io", {}).get("llm", {})
+    f.write(json.dumps({**what, "prompt": io.get("prompt"), **reject}, ensure_ascii=False) + "\n")
+    f.flush()
+    return reject["error"].split(" (")[0].split(":")[0]
+
+
+def _clean(doc: Doc) -> Doc:
+    for key in ("llm_io", REJECT_KEY, GENERATED_KEY):
+        doc.user_data.pop(key, None)
+    return doc
+
+
+def _finish(nlp: Language, summary: RunSummary, started: float) -> RunSummary:
+    summary.seconds = time.perf_counter() - started
+    summary.llm = dict(chat_model(nlp).stats)
+    return summary
+
+
+def label_docs(
+    nlp: Language, docs: Iterable[Doc], rejects_path: Path, total: Optional[int] = None, batch_size: int = 16
+) -> tuple:
+    """Label sentence Docs; returns (labelled docs, summary). Rejects go to `rejects_path`."""
+    summary, kept = RunSummary("data-to-label"), []
+    started = time.perf_counter()
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    with rejects_path.open("w", encoding="utf8") as rejects:
+        for doc in tqdm(nlp.pipe(docs, batch_size=batch_size), total=total, desc="LLM labeling", unit="sent"):
+            summary.items += 1
+            if REJECT_KEY in doc.user_data:
+                summary.rejects += 1
+                summary.reject_reasons[_write_reject(rejects, doc, {"text": doc.text, "source": doc.user_data.get("source")})] += 1
+                continue
+            positives = [label for label, score in doc.cats.items() if score >= 0.5]
+            summary.labels.update(positives or [NO_LABEL])
+            kept.append(_clean(doc))
+    summary.docs = len(kept)
+    return kept, _finish(nlp, summary, started)
+
+
+def generate_docs(
+    nlp: Language,
+    taxonomy: Taxonomy,
+    requests: List[GenerationRequest],
+    rejects_path: Path,
+    batch_size: int = 4,
+) -> tuple:
+    """Run generation requests; returns (one Doc per generated sentence with its cats, summary)."""
+    summary, made = RunSummary("label-to-data"), []
+    started = time.perf_counter()
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    request_docs = (request_doc(nlp.make_doc, r) for r in requests)
+    with rejects_path.open("w", encoding="utf8") as rejects:
+        bar = tqdm(nlp.pipe(request_docs, batch_size=batch_size), total=len(requests), desc="LLM generation", unit="prompt")
+        for i, doc in enumerate(bar):
+            summary.items += 1
+            request = doc.user_data[REQUEST_KEY]
+            if REJECT_KEY in doc.user_data:
+                summary.rejects += 1
+                summary.reject_reasons[_write_reject(rejects, doc, {"request": request})] += 1
+                continue
+            positive = request["polarity"] == "positive"
+            for sentence in doc.user_data[GENERATED_KEY]:
+                out = nlp.make_doc(sentence)
+                out.cats = taxonomy.cats([request["label"]] if positive else [])
+                out.user_data["source"] = {"id": f"bronze:{i}", **request}
+                made.append(out)
+                summary.labels[request["label"] if positive else NO_LABEL] += 1
+            bar.set_postfix(sentences=len(made))
+    summary.docs = len(made)
+    return made, _finish(nlp, summary, started)
+
+
+def write_docbin(docs: Iterable[Doc], path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    docbin = DocBin(store_user_data=True, docs=docs)
+    docbin.to_disk(path)
+    return len(docbin)
+
+
+def write_summary(summary: RunSummary, path: Path) -> None:
+    srsly.write_json(path, summary.as_dict())

@@ -1,0 +1,114 @@
+"""Read notes or sentences from what users bring: JSONL, CSV (MIMIC NOTEEVENTS.csv, MIMIC-IV-Note
+discharge.csv), a plain-text file or a folder of .txt files; split notes into sentence Docs.
+"""
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .sentences import split_sentences
+
+# Text columns tried, in order, when a CSV or JSONL does not name one (MIMIC-III, MIMIC-IV-Note).
+TEXT_FIELDS = ("text", "TEXT", "sentence", "note_text")
+ID_FIELDS = ("note_id", "ROW_ID", "id", "NOTE_ID")
+
+
+class InputError(ValueError):
+    """An input file in a wrong format or without the expected fields."""
+
+
+@dataclass
+class Record:
+    id: str
+    text: str
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+
+def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Path, what: str) -> Optional[str]:
+    if wanted:
+        if wanted not in columns:
+            raise InputError(f"{path}: no {what} field '{wanted}'. Available: {', '.join(columns)}. Pass --text-field NAME.")
+        return wanted
+    for name in candidates:
+        if name in columns:
+            return name
+    if what == "text":
+        raise InputError(
+            f"{path}: none of the text fields {list(candidates)} found. Available: {', '.join(columns)}. "
+            "Pass --text-field NAME."
+        )
+    return None
+
+
+def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+    with path.open(encoding="utf8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}, line {n}: not valid JSON ({err.msg}). Each line must be one JSON object.") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}, line {n}: expected a JSON object, got {type(row).__name__}.")
+            text_key = _pick(list(row), text_field, TEXT_FIELDS, path, "text")
+            id_key = _pick(list(row), None, ID_FIELDS, path, "id")
+            meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
+            yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta)
+
+
+def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+    csv.field_size_limit(sys.maxsize)  # MIMIC notes can be long
+    with path.open(encoding="utf8", errors="replace", newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
+        id_key = _pick(columns, None, ID_FIELDS, path, "id")
+        for n, row in enumerate(reader, 1):
+            meta = {k: v for k, v in row.items() if k not in (text_key, None)}
+            yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key] or "", meta)
+
+
+def _read_txt(path: Path) -> Iterator[Record]:
+    yield Record(path.stem, path.read_text(encoding="utf8", errors="replace"), {"file": path.name})
+
+
+def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> Iterator[Record]:
+    """Records from a .jsonl, .csv (also .csv.gz-free MIMIC exports), .txt file or a folder of .txt."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"Input not found: {path}")
+    if path.is_dir():
+        files = sorted(path.glob("*.txt"))
+        if not files:
+            raise InputError(f"{path}: folder has no .txt files.")
+        for file in files:
+            yield from _read_txt(file)
+    elif path.suffix == ".jsonl":
+        yield from _read_jsonl(path, text_field)
+    elif path.suffix == ".csv":
+        yield from _read_csv(path, text_field)
+    elif path.suffix == ".txt":
+        yield from _read_txt(path)
+    else:
+        raise InputError(f"{path}: unsupported format '{path.suffix}'. Use .jsonl, .csv, .txt or a folder of .txt files.")
+
+
+def sentence_docs(nlp: Language, records, unit: str = "note") -> Iterator[Doc]:
+    """One Doc per sentence (`unit="note"`: notes are split) with the source in `doc.user_data`."""
+    if unit not in ("note", "sentence"):
+        raise InputError(f"unit must be 'note' or 'sentence', not '{unit}'.")
+    for record in records:
+        spans = split_sentences(record.text) if unit == "note" else [(0, len(record.text))]
+        for i, (start, end) in enumerate(spans):
+            text = " ".join(record.text[start:end].split())
+            if not text:
+                continue
+            doc = nlp.make_doc(text)
+            doc.user_data["source"] = {"id": record.id, "sentence": i, "start": start, "end": end}
+            yield doc
