@@ -184,11 +184,15 @@ class OpenAICompatibleModel(ChatModel):
         max_retries: int,
         backoff: float,
         max_concurrency: int,
+        schema_style: str,
         **settings: Any,
     ):
         super().__init__(**settings)
         import requests
 
+        if schema_style not in ("json_schema", "json_object"):
+            raise ValueError(f"schema_style must be 'json_schema' or 'json_object', not '{schema_style}'.")
+        self.schema_style = schema_style
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.timeout = timeout
@@ -212,11 +216,13 @@ class OpenAICompatibleModel(ChatModel):
             "max_tokens": self.max_tokens,
             "seed": seed,
         }
-        if self.response_format:
+        if self.response_format and self.schema_style == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "strict": True, "schema": self.response_format},
             }
+        elif self.response_format:  # llama-cpp-python's server
+            body["response_format"] = {"type": "json_object", "schema": self.response_format}
         return body
 
     def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
@@ -297,6 +303,7 @@ def openai_compatible_model(
     max_retries: int = 4,
     backoff: float = 1.0,
     max_concurrency: int = 4,
+    schema_style: str = "json_schema",
     cache_path: Optional[str] = None,
 ) -> OpenAICompatibleModel:
     """A model behind an OpenAI-compatible `/v1/chat/completions` endpoint.
@@ -305,6 +312,8 @@ def openai_compatible_model(
     api_key_env: name of the environment variable holding the API key (none is sent if unset).
     max_retries, backoff: connection errors, timeouts, 429 and 5xx are retried with exponential backoff.
     max_concurrency: requests in flight at once.
+    schema_style: how the JSON schema is sent: "json_schema" (OpenAI, vLLM, Ollama) or
+        "json_object" (llama-cpp-python's server).
     """
     return OpenAICompatibleModel(
         base_url=base_url,
@@ -314,6 +323,7 @@ def openai_compatible_model(
         max_retries=max_retries,
         backoff=backoff,
         max_concurrency=max_concurrency,
+        schema_style=schema_style,
         system_prompt=system_prompt,
         response_format=response_format,
         temperature=temperature,

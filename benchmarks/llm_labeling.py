@@ -1,0 +1,65 @@
+"""LLM labeling quality and speed on a labelled gold split (dev by default; never test for tuning).
+
+    python benchmarks/llm_labeling.py assets/gold/dev.jsonl --shots few --limit 155
+Prints per-label P/R/F1, micro/macro/binary F1 and seconds per sentence (median, mean), and
+writes them to benchmarks/results/llm_labeling_<shots>_<split>.json.
+"""
+import statistics
+import time
+from pathlib import Path
+from typing import Optional
+
+import srsly
+import typer
+from wasabi import msg
+
+from ad_signs.llm.run import chat_model, load_llm
+from ad_signs.metrics import format_table, score_label_sets
+
+
+def main(
+    gold: Path = typer.Argument(Path("assets/gold/dev.jsonl")),
+    shots: str = typer.Option("few", help="'few' (the config's examples) or 'zero'"),
+    config: Path = typer.Option(Path("configs/llm_label.cfg")),
+    limit: int = typer.Option(0, help="First N sentences only (0: all)"),
+    reuse_prefix: bool = typer.Option(True, help="Keep the KV cache of the shared prompt prefix"),
+    out: Optional[Path] = typer.Option(None),
+):
+    rows = list(srsly.read_jsonl(gold))[: limit or None]
+    overrides = {"components.llm.model.cache_path": None, "components.llm.model.reuse_prefix": reuse_prefix}
+    if shots == "zero":
+        overrides["components.llm.task.examples"] = None
+    nlp = load_llm(config, overrides)
+    labels = nlp.get_pipe("llm").task.labels
+    nlp(nlp.make_doc("Warm-up: the shared prompt prefix is evaluated once."))
+    gold_sets, pred_sets, seconds, rejects = [], [], [], 0
+    for row in rows:
+        started = time.perf_counter()
+        doc = nlp(row["text"])
+        seconds.append(time.perf_counter() - started)
+        if "llm_reject" in doc.user_data:
+            rejects += 1
+        gold_sets.append(set(row["labels"]))
+        pred_sets.append({label for label, score in doc.cats.items() if score >= 0.5})
+    scores = score_label_sets(gold_sets, pred_sets, labels)
+    result = {
+        "gold": str(gold),
+        "shots": shots,
+        "reuse_prefix": reuse_prefix,
+        "model": chat_model(nlp).identity.get("model"),
+        "sentences": len(rows),
+        "rejects": rejects,
+        "seconds_per_sentence_median": statistics.median(seconds),
+        "seconds_per_sentence_mean": statistics.mean(seconds),
+        **scores,
+    }
+    msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
+    msg.info(f"{len(rows)} sentences, {rejects} rejects, median {result['seconds_per_sentence_median']:.2f} s/sentence "
+             f"(mean {result['seconds_per_sentence_mean']:.2f}), prefix reuse {'on' if reuse_prefix else 'off'}")
+    out = out or Path("benchmarks/results") / f"llm_labeling_{shots}shot_{gold.stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(out, result)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,42 @@
+"""Multi-label metrics on label sets: per-label P/R/F1, micro and macro F1, and the binary view
+(any AD label vs none) that the paper reports."""
+from typing import Dict, List, Sequence, Set
+
+
+def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0, "support": tp + fn}
+
+
+def score_label_sets(gold: Sequence[Set[str]], pred: Sequence[Set[str]], labels: Sequence[str]) -> Dict:
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold vs {len(pred)} predicted label sets")
+    per_label = {}
+    totals = [0, 0, 0]
+    for label in labels:
+        tp = sum(label in g and label in p for g, p in zip(gold, pred))
+        fp = sum(label not in g and label in p for g, p in zip(gold, pred))
+        fn = sum(label in g and label not in p for g, p in zip(gold, pred))
+        per_label[label] = _prf(tp, fp, fn)
+        totals = [totals[0] + tp, totals[1] + fp, totals[2] + fn]
+    binary_tp = sum(bool(g) and bool(p) for g, p in zip(gold, pred))
+    binary_fp = sum(not g and bool(p) for g, p in zip(gold, pred))
+    binary_fn = sum(bool(g) and not p for g, p in zip(gold, pred))
+    return {
+        "per_label": per_label,
+        "micro_f": _prf(*totals)["f"],
+        "macro_f": sum(v["f"] for v in per_label.values()) / len(labels) if labels else 0.0,
+        "binary": _prf(binary_tp, binary_fp, binary_fn),
+        "exact_match": sum(g == p for g, p in zip(gold, pred)) / len(gold) if gold else 0.0,
+        "n": len(gold),
+    }
+
+
+def format_table(scores: Dict) -> List[tuple]:
+    rows = [(label, f"{v['p']:.2f}", f"{v['r']:.2f}", f"{v['f']:.2f}", v["support"]) for label, v in scores["per_label"].items()]
+    rows.append(("micro", "", "", f"{scores['micro_f']:.2f}", ""))
+    rows.append(("macro", "", "", f"{scores['macro_f']:.2f}", ""))
+    b = scores["binary"]
+    rows.append(("binary (any vs none)", f"{b['p']:.2f}", f"{b['r']:.2f}", f"{b['f']:.2f}", b["support"]))
+    return rows

@@ -1,0 +1,59 @@
+import json
+import re
+from pathlib import Path
+from typing import Dict, Iterable, List
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+class FakeLLM:
+    """Test double for a spacy-llm model: answers each prompt from a script, deterministically.
+
+    `answers` maps a sentence (the text after the prompt's last "Sentence:") to the raw answer;
+    anything else gets `default`. Not a real model: used only where the LLM's quality is not
+    under test (parsing, rejects, DocBin writing, caching).
+    """
+
+    def __init__(self, answers: Dict[str, str], default: str = '{"labels": []}'):
+        self.answers = answers
+        self.default = default
+        self.prompts: List[str] = []
+
+    def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
+        for doc_prompts in prompts:
+            out = []
+            for prompt in doc_prompts:
+                self.prompts.append(prompt)
+                match = re.findall(r"Sentence: (.*)\n", prompt)
+                key = match[-1] if match else prompt
+                out.append(self.answers.get(key, self.default))
+            yield out
+
+
+@pytest.fixture
+def fake_llm_factory():
+    """Build a spacy-llm pipeline (real task, real parser) around a FakeLLM."""
+    import spacy
+
+    def make(task_config: dict, llm: FakeLLM):
+        nlp = spacy.blank("en")
+        nlp.add_pipe(
+            "llm",
+            config={
+                "task": task_config,
+                "model": {"@llm_models": "spacy.NoOp.v1"},
+                "cache": {"@llm_misc": "spacy.BatchCache.v1", "path": None},
+                "save_io": True,
+            },
+        )
+        nlp.get_pipe("llm")._model = llm  # swap the no-op model for the scripted test double
+        return nlp
+
+    return make
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf8")
+    return path

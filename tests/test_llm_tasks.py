@@ -1,0 +1,87 @@
+"""Both LLM directions with the real tasks and parsers around a scripted test double (FakeLLM)."""
+import json
+
+import srsly
+from spacy.tokens import DocBin
+
+from ad_signs.llm.generate_task import plan_requests
+from ad_signs.llm.run import generate_docs, label_docs, write_docbin
+from ad_signs.taxonomy import load_taxonomy
+from conftest import ROOT, FakeLLM
+
+LABEL_TASK = {
+    "@llm_tasks": "ad_signs.LabelSentences.v1",
+    "examples": {"@misc": "spacy.FewShotReader.v1", "path": str(ROOT / "assets/fewshot/label_examples.jsonl")},
+}
+
+
+def test_prompt_carries_definitions_rules_labels_and_examples(fake_llm_factory):
+    llm = FakeLLM({})
+    nlp = fake_llm_factory(LABEL_TASK, llm)
+    nlp("Wife says he forgets names.")
+    prompt = llm.prompts[0]
+    taxonomy = load_taxonomy()
+    for label, definition in taxonomy.definitions.items():
+        assert f"- {label}: {definition}" in prompt
+    assert "Family history" in prompt and "Negated mentions" in prompt
+    assert 'Sentence: Denies memory loss, confusion or recent falls.\nAnswer: {"labels": []}' in prompt
+    assert prompt.rstrip().endswith("Sentence: Wife says he forgets names.\nAnswer:")
+
+
+def test_labels_parsed_and_malformed_answers_kept_aside(fake_llm_factory, tmp_path):
+    llm = FakeLLM(
+        {
+            "Wife says he forgets names.": '{"labels": ["NOTICE_BY_OTHERS", "COGNITIVE_IMPAIRMENT"]}',
+            "BP 120/80.": '{"labels": []}',
+            "Started donepezil.": "AD_TREATMENT",  # chatty answer: not JSON
+            "MoCA 22/30.": '{"labels": ["MOCA"]}',  # not a label of the taxonomy
+        }
+    )
+    nlp = fake_llm_factory(LABEL_TASK, llm)
+    texts = ["Wife says he forgets names.", "BP 120/80.", "Started donepezil.", "MoCA 22/30."]
+    rejects_path = tmp_path / "rejects.jsonl"
+    docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in texts), rejects_path)
+    assert [d.text for d in docs] == texts[:2]
+    assert docs[0].cats["NOTICE_BY_OTHERS"] == 1.0 and docs[0].cats["COGNITIVE_IMPAIRMENT"] == 1.0
+    assert len(docs[1].cats) == 9 and sum(docs[1].cats.values()) == 0  # "no label" is an answer, all zeros
+    assert summary.items == 4 and summary.rejects == 2 and summary.docs == 2
+    rejects = list(srsly.read_jsonl(rejects_path))
+    assert [r["text"] for r in rejects] == texts[2:]
+    assert rejects[0]["answer"] == "AD_TREATMENT" and "not valid JSON" in rejects[0]["error"]
+    assert "unknown label" in rejects[1]["error"] and "Sentence: MoCA 22/30." in rejects[1]["prompt"]
+    path = write_docbin(docs, tmp_path / "silver.spacy")
+    loaded = list(DocBin().from_disk(tmp_path / "silver.spacy").get_docs(nlp.vocab))
+    assert path == 2 and loaded[0].cats == docs[0].cats and "llm_io" not in loaded[0].user_data
+
+
+def test_generation_docs_carry_their_label_and_zeros(fake_llm_factory, tmp_path):
+    taxonomy = load_taxonomy()
+    answer = json.dumps({"sentences": ["Pt repeats questions.", "Forgot stove on twice."]})
+    llm = FakeLLM({}, default=answer)
+    nlp = fake_llm_factory({"@llm_tasks": "ad_signs.GenerateSentences.v1", "per_prompt": 2}, llm)
+    requests = plan_requests(taxonomy, {"COGNITIVE_IMPAIRMENT": 2}, negatives_per_label=0, per_prompt=2, seed=1)
+    docs, summary = generate_docs(nlp, taxonomy, requests, tmp_path / "rejects.jsonl")
+    assert [d.text for d in docs] == ["Pt repeats questions.", "Forgot stove on twice."]
+    assert docs[0].cats == taxonomy.cats(["COGNITIVE_IMPAIRMENT"])
+    assert "Write 2 different sentences" in llm.prompts[0] and taxonomy.definitions["COGNITIVE_IMPAIRMENT"] in llm.prompts[0]
+    assert summary.labels["COGNITIVE_IMPAIRMENT"] == 2
+
+
+def test_generation_rejects_and_hard_negatives(fake_llm_factory, tmp_path):
+    taxonomy = load_taxonomy()
+    llm = FakeLLM({}, default="Here are some sentences: 1. Pt confused.")
+    nlp = fake_llm_factory({"@llm_tasks": "ad_signs.GenerateSentences.v1", "per_prompt": 3}, llm)
+    requests = plan_requests(taxonomy, {"DIAGNOSIS": 0}, negatives_per_label=9, per_prompt=3, seed=1)
+    assert [r.polarity for r in requests if r.label == "DIAGNOSIS"] == ["negated", "hypothetical", "family_history"]
+    docs, summary = generate_docs(nlp, taxonomy, requests[:1], tmp_path / "rejects.jsonl")
+    assert docs == [] and summary.rejects == 1
+    assert "not valid JSON" in next(srsly.read_jsonl(tmp_path / "rejects.jsonl"))["error"]
+
+
+def test_plan_varies_context_and_is_seeded():
+    taxonomy = load_taxonomy()
+    a = plan_requests(taxonomy, 20, 10, 5, seed=3)
+    assert a == plan_requests(taxonomy, 20, 10, 5, seed=3)
+    assert len(a) == 9 * (4 + 2)
+    assert len({r.note_type for r in a}) >= 5 and len({r.style for r in a}) >= 4
+    assert a != plan_requests(taxonomy, 20, 10, 5, seed=4)

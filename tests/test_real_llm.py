@@ -1,0 +1,113 @@
+"""End to end on the real default local model (Qwen2.5-Coder-1.5B-Instruct via llama.cpp).
+
+These check the plumbing on a real LLM (DocBins, cats, constrained answers, the endpoint
+model against a real llama.cpp server on loopback), not the model's accuracy: that is
+measured by benchmarks/llm_labeling.py.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import spacy
+import srsly
+from spacy.tokens import DocBin
+
+from ad_signs.llm.model_file import resolve_model_path
+from ad_signs.llm.run import label_docs, load_llm
+from ad_signs.taxonomy import load_taxonomy
+from conftest import ROOT, write_jsonl
+
+pytestmark = pytest.mark.slow
+LABELS = load_taxonomy().labels
+SENTENCES = [
+    "Daughter reports he keeps getting lost driving to the store.",
+    "Continue donepezil 10 mg qhs.",
+    "BP 128/76, HR 70, afebrile.",
+]
+
+
+def run_cli(*args, cwd=ROOT):
+    result = subprocess.run([sys.executable, "-m", "ad_signs", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def read_docbin(path):
+    return list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
+
+
+def test_label_three_sentences(tmp_path):
+    notes = write_jsonl(tmp_path / "sentences.jsonl", [{"text": t} for t in SENTENCES])
+    out = run_cli("label", notes, tmp_path / "silver.spacy", "--unit", "sentence")
+    docs = read_docbin(tmp_path / "silver.spacy")
+    summary = srsly.read_json(tmp_path / "silver.summary.json")
+    # Grammar-constrained decoding: every answer is a valid label set, so nothing is rejected.
+    assert summary["items"] == 3 and summary["docs"] == 3 and summary["rejects"] == 0
+    assert summary["llm_calls"]["asked"] == 3 and "seconds per item" in out
+    assert [d.text for d in docs] == SENTENCES
+    for doc in docs:
+        assert set(doc.cats) == set(LABELS) and set(doc.cats.values()) <= {0.0, 1.0}
+        assert doc.user_data["source"]["sentence"] == 0
+    # The same run again is answered from the cache: nothing is asked twice.
+    run_cli("label", notes, tmp_path / "silver.spacy", "--unit", "sentence")
+    again = srsly.read_json(tmp_path / "silver.summary.json")
+    assert again["llm_calls"] == {"cached": 3} and [d.cats for d in read_docbin(tmp_path / "silver.spacy")] == [d.cats for d in docs]
+
+
+def test_generate_three_sentences(tmp_path):
+    run_cli(
+        "generate", tmp_path / "bronze.spacy", "--labels", "COGNITIVE_IMPAIRMENT", "--per-label", 3,
+        "--negatives-per-label", 0, "--vars.per_prompt", 3,
+    )
+    docs = read_docbin(tmp_path / "bronze.spacy")
+    assert len(docs) == 3, (tmp_path / "bronze.rejects.jsonl").read_text()
+    assert len({d.text for d in docs}) == 3 and all(len(d) >= 3 for d in docs)
+    for doc in docs:
+        assert doc.cats == load_taxonomy().cats(["COGNITIVE_IMPAIRMENT"])
+        assert doc.user_data["source"]["polarity"] == "positive"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """A real llama-cpp-python server with the default model, on loopback only."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_model_path()),
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--model_alias", "qwen-local"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(base + "/models", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("llama_cpp.server did not start")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_path):
+    model = {
+        "@llm_models": "ad_signs.OpenAICompatible.v1", "base_url": llama_server, "model": "qwen-local",
+        "api_key_env": None, "schema_style": "json_object", "max_concurrency": 1, "max_tokens": 64,
+        "cache_path": None, "response_format": {"@llm_misc": "ad_signs.LabelAnswerSchema.v1"},
+    }
+    nlp = load_llm(ROOT / "configs/llm_label.cfg", {"components.llm.model": model,
+                                                    "paths.examples": str(ROOT / "assets/fewshot/label_examples.jsonl")})
+    docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in SENTENCES[:2]), tmp_path / "rejects.jsonl")
+    assert summary.llm == {"asked": 2} and summary.rejects == 0  # schema-constrained: always parses
+    assert all(set(d.cats) == set(LABELS) for d in docs)
