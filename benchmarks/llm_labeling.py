@@ -23,12 +23,18 @@ def main(
     config: Path = typer.Option(Path("configs/llm_label.cfg")),
     limit: int = typer.Option(0, help="First N sentences only (0: all)"),
     reuse_prefix: bool = typer.Option(True, help="Keep the KV cache of the shared prompt prefix"),
+    examples: Optional[Path] = typer.Option(None, help="Few-shot examples file (default: the config's)"),
+    template: Optional[Path] = typer.Option(None, help="Prompt template (default: the config's)"),
     out: Optional[Path] = typer.Option(None),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
     overrides = {"components.llm.model.cache_path": None, "components.llm.model.reuse_prefix": reuse_prefix}
     if shots == "zero":
         overrides["components.llm.task.examples"] = None
+    elif examples:
+        overrides["paths.examples"] = str(examples)
+    if template:
+        overrides["components.llm.task.template"] = str(template)
     nlp = load_llm(config, overrides)
     labels = nlp.get_pipe("llm").task.labels
     nlp(nlp.make_doc("Warm-up: the shared prompt prefix is evaluated once."))
@@ -46,6 +52,7 @@ def main(
         "gold": str(gold),
         "shots": shots,
         "reuse_prefix": reuse_prefix,
+        "examples": str(examples) if examples else "config default",
         "model": chat_model(nlp).identity.get("model"),
         "sentences": len(rows),
         "rejects": rejects,
