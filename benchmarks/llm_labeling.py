@@ -25,14 +25,22 @@ def main(
     reuse_prefix: bool = typer.Option(True, help="Keep the KV cache of the shared prompt prefix"),
     examples: Optional[Path] = typer.Option(None, help="Few-shot examples file (default: the config's)"),
     template: Optional[Path] = typer.Option(None, help="Prompt template (default: the config's)"),
+    stop_bias: Optional[float] = typer.Option(None, help="Choice decoding's stop bias (default: the config's)"),
+    choice_decoding: bool = typer.Option(True, help="Fast label-set decoding (else grammar-constrained sampling)"),
     out: Optional[Path] = typer.Option(None),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
-    overrides = {"components.llm.model.cache_path": None, "components.llm.model.reuse_prefix": reuse_prefix}
+    overrides = {
+        "components.llm.model.cache_path": None,
+        "components.llm.model.reuse_prefix": reuse_prefix,
+        "components.llm.model.choice_decoding": choice_decoding,
+    }
     if shots == "zero":
         overrides["components.llm.task.examples"] = None
     elif examples:
         overrides["paths.examples"] = str(examples)
+    if stop_bias is not None:
+        overrides["components.llm.model.stop_bias"] = stop_bias
     if template:
         overrides["components.llm.task.template"] = str(template)
     nlp = load_llm(config, overrides)
@@ -53,6 +61,8 @@ def main(
         "shots": shots,
         "reuse_prefix": reuse_prefix,
         "examples": str(examples) if examples else "config default",
+        "template": str(template) if template else "config default",
+        "decoding": chat_model(nlp).identity.get("decoding"),
         "model": chat_model(nlp).identity.get("model"),
         "sentences": len(rows),
         "rejects": rejects,

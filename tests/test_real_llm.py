@@ -111,3 +111,18 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
     docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in SENTENCES[:2]), tmp_path / "rejects.jsonl")
     assert summary.llm == {"asked": 2} and summary.rejects == 0  # schema-constrained: always parses
     assert all(set(d.cats) == set(LABELS) for d in docs)
+
+
+def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
+    """The fast label decoder and grammar-constrained sampling, side by side on one model."""
+    from ad_signs.llm.label_task import parse_label_answer
+
+    nlp = load_llm(ROOT / "configs/llm_label.cfg", {"components.llm.model.cache_path": None})
+    model = nlp.get_pipe("llm")._model
+    task = nlp.get_pipe("llm").task
+    assert model.choice_decoder is not None and model.identity["decoding"].startswith("choice")
+    for text in ["Continue donepezil 10 mg qhs.", "BP 128/76, HR 70, afebrile."]:
+        messages = [{"role": "system", "content": model.system_prompt}, {"role": "user", "content": task.render(text)}]
+        fast = parse_label_answer(model.choice_decoder(messages), LABELS)
+        slow = model.llm.create_chat_completion(messages=messages, grammar=model.grammar, temperature=0, max_tokens=64)
+        assert fast == parse_label_answer(slow["choices"][0]["message"]["content"], LABELS)

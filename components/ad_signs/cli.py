@@ -46,20 +46,22 @@ def label(
     rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
 ):
     """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
-    from itertools import islice
+    from itertools import chain, islice
 
     from .llm.run import label_docs, load_llm, write_docbin, write_summary
     from .readers import read_records, sentence_docs
 
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
+    records = read_records(input_path, text_field)
+    first = next(records, None)  # check the input before loading the model
+    if first is None:
+        msg.fail(f"{input_path} holds no records.", exits=1)
     nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
-    docs = list(sentence_docs(nlp, read_records(input_path, text_field), unit))
-    if limit:
-        docs = docs[:limit]
-    if not docs:
-        msg.fail(f"No sentences found in {input_path}.", exits=1)
-    labelled, summary = label_docs(nlp, islice(docs, None), rejects, total=len(docs))
+    docs = islice(sentence_docs(nlp, chain([first], records), unit), limit or None)  # streamed
+    labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
+    if not summary.items:
+        msg.fail(f"No sentences found in {input_path}: is the text field empty? See --text-field.", exits=1)
     write_docbin(labelled, output)
     write_summary(summary, output.with_suffix(".summary.json"))
     _report(summary, output, rejects)
@@ -78,19 +80,23 @@ def generate(
     rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
 ):
     """Label-to-data: the LLM writes sentences from the label definitions (bronze data)."""
+    from spacy.util import load_config
+
     from .llm.generate_task import plan_requests
     from .llm.run import generate_docs, load_llm, write_docbin, write_summary
+    from .taxonomy import load_taxonomy
 
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
-    nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
+    overrides = _overrides(ctx, llm_cache=cache)
+    # Check the labels against the config's taxonomy before loading the model.
+    taxonomy = load_taxonomy(load_config(config, overrides=overrides, interpolate=True)["paths"].get("taxonomy"))
+    chosen = [label.strip() for label in labels.split(",")] if labels else taxonomy.labels
+    counts = {label: per_label for label in taxonomy.check_labels(chosen, "--labels")}
+    nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
-    chosen = [label.strip() for label in labels.split(",")] if labels else task.taxonomy.labels
-    counts = {label: per_label for label in task.taxonomy.check_labels(chosen, "--labels")}
-    requests = plan_requests(task.taxonomy, counts, negatives_per_label, task.per_prompt, seed)
-    if labels:
-        requests = [r for r in requests if r.label in counts]
-    docs, summary = generate_docs(nlp, task.taxonomy, requests, rejects)
+    requests = [r for r in plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed) if r.label in counts]
+    docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
     write_docbin(docs, output)
     write_summary(summary, output.with_suffix(".summary.json"))
     _report(summary, output, rejects)
@@ -117,4 +123,18 @@ def model_path(gguf: Optional[str] = typer.Argument(None, help="A GGUF file (def
 
 
 def main() -> None:
-    app()
+    """Run the app; errors about the user's input print as one clear message, not a traceback."""
+    from .readers import InputError
+    from .taxonomy import TaxonomyError, UnknownLabelError
+
+    user_errors = [InputError, TaxonomyError, UnknownLabelError]
+    try:
+        from .llm.model_file import ModelFileError
+
+        user_errors.append(ModelFileError)
+    except ImportError:  # the [llm] extra is not installed
+        pass
+    try:
+        app()
+    except tuple(user_errors) as err:
+        msg.fail(str(err), exits=1)

@@ -17,6 +17,10 @@ class TaxonomyError(ValueError):
     """The taxonomy file is missing, malformed or incomplete."""
 
 
+class UnknownLabelError(ValueError):
+    """A label that the taxonomy does not define (in gold data, examples or options)."""
+
+
 @dataclass(frozen=True)
 class Category:
     label: str
@@ -65,7 +69,7 @@ class Taxonomy:
         unknown = [label for label in labels if label not in self.definitions]
         if unknown:
             prefix = f"{where}: " if where else ""
-            raise ValueError(prefix + self.unknown_label_message(unknown))
+            raise UnknownLabelError(prefix + self.unknown_label_message(unknown))
         return labels
 
     def cats(self, labels: Iterable[str]) -> Dict[str, float]:

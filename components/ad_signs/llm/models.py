@@ -127,11 +127,15 @@ class LlamaCppModel(ChatModel):
         n_threads: Optional[int],
         n_batch: int,
         reuse_prefix: bool,
+        choice_decoding: bool,
+        stop_bias: float,
         verbose: bool,
         **settings: Any,
     ):
         super().__init__(**settings)
         from llama_cpp import Llama, LlamaGrammar
+
+        from .choice_decoding import ChoiceDecoder, enum_array_schema
 
         self.path = resolve_model_path(path, sha256)
         self.reuse_prefix = reuse_prefix
@@ -150,12 +154,26 @@ class LlamaCppModel(ChatModel):
             if self.response_format
             else None
         )
+        # A label-set answer at temperature 0: choose among allowed labels, forced tokens batched.
+        choices = enum_array_schema(self.response_format)
+        self.choice_decoder = (
+            ChoiceDecoder(self.llm, *choices, reuse_prefix=reuse_prefix, stop_bias=stop_bias)
+            if choice_decoding and choices and self.temperature == 0
+            else None
+        )
 
     @property
     def identity(self) -> Dict[str, Any]:
-        return {**super().identity, "model": self.path.name, "size": self.path.stat().st_size}
+        return {
+            **super().identity,
+            "model": self.path.name,
+            "size": self.path.stat().st_size,
+            "decoding": f"choice(stop_bias={self.choice_decoder.stop_bias})" if self.choice_decoder else "grammar",
+        }
 
     def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
+        if self.choice_decoder is not None:
+            return self.choice_decoder(messages)
         if not self.reuse_prefix:
             self.llm.reset()  # forget the KV cache: every prompt is evaluated from scratch
         result = self.llm.create_chat_completion(
@@ -261,6 +279,8 @@ def llama_cpp_model(
     n_threads: Optional[int] = None,
     n_batch: int = 512,
     reuse_prefix: bool = True,
+    choice_decoding: bool = True,
+    stop_bias: float = 0.0,
     cache_path: Optional[str] = None,
     verbose: bool = False,
 ) -> LlamaCppModel:
@@ -270,6 +290,9 @@ def llama_cpp_model(
     sha256: if set, the file is checked against it before first use.
     response_format: JSON schema every answer must follow (grammar-constrained decoding).
     reuse_prefix: keep the KV cache of the shared prompt prefix between prompts.
+    choice_decoding: for a label-set schema at temperature 0, decode by choosing among the
+        allowed labels with forced tokens batched (same greedy answer, about twice as fast).
+    stop_bias: with choice decoding, a logit bonus for ending the label list (> 0: fewer labels).
     cache_path: SQLite file of answers, for resumable runs; None turns the cache off.
     """
     return LlamaCppModel(
@@ -279,6 +302,8 @@ def llama_cpp_model(
         n_threads=n_threads,
         n_batch=n_batch,
         reuse_prefix=reuse_prefix,
+        choice_decoding=choice_decoding,
+        stop_bias=stop_bias,
         verbose=verbose,
         system_prompt=system_prompt,
         response_format=response_format,

@@ -1,0 +1,117 @@
+"""Fast greedy decoding of a label-set answer, `{"<key>": ["LABEL", ...]}`, on llama.cpp.
+
+Grammar-constrained sampling spends one forward pass per answer token, although most tokens
+of a label name are forced once its first token is chosen ("NE" -> "UROPSYCHIATRIC_SYMPTOMS").
+Here the answer is built as a walk over the allowed continuations: where they branch, the
+model's logits pick the best allowed token (greedy, as temperature 0 would); where only one
+continuation remains, its tokens are queued and evaluated together in one batch, at prompt
+speed. The result is the answer greedy grammar decoding would give (up to tokenization), in
+about half the time on CPU, and every answer is a valid label set. `stop_bias` is added to the
+logit of closing the list: above 0 a small model that over-labels stops earlier.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+END = None  # the "close the list" choice
+
+
+def enum_array_schema(schema: Optional[Dict[str, Any]]) -> Optional[Tuple[str, List[str]]]:
+    """(key, allowed values) if `schema` is an object with one key holding an array of enum strings."""
+    if not schema or schema.get("type") != "object" or len(schema.get("properties", {})) != 1:
+        return None
+    (key, prop), = schema["properties"].items()
+    items = prop.get("items", {}) if prop.get("type") == "array" else {}
+    if items.get("type") != "string" or not items.get("enum"):
+        return None
+    return key, list(items["enum"])
+
+
+class ChoiceDecoder:
+    """Decode `{"<key>": [...]}` answers (each label at most once, any order) on a `llama_cpp.Llama`."""
+
+    def __init__(self, llm, key: str, labels: Sequence[str], reuse_prefix: bool = True, stop_bias: float = 0.0):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = llm
+        self.key = key
+        self.labels = list(labels)
+        self.reuse_prefix = reuse_prefix
+        self.stop_bias = stop_bias
+        eos = llm.token_eos()
+        self.formatter = Jinja2ChatFormatter(
+            template=llm.metadata["tokenizer.chat_template"],
+            eos_token=llm._model.token_get_text(eos),
+            bos_token=llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else "",
+            stop_token_ids=[eos],
+        )
+        # Choices split where the tokenizer does not merge across them (' ["', '",' and '"]}'
+        # are single tokens), so the model sees the tokens it would have produced itself.
+        self.opening = self._tokens(f'{{"{key}":')
+        self.first = {label: self._tokens(f' ["{label}') for label in self.labels}
+        self.first[END] = self._tokens(" []}")
+        self.further = {label: self._tokens(f'", "{label}') for label in self.labels}
+        self.further[END] = self._tokens('"]}')
+        for options in (self.first, self.further):
+            sequences = list(options.values())
+            for a in sequences:
+                if any(a != b and b[: len(a)] == a for b in sequences):
+                    raise ValueError(f"Label tokens are ambiguous for choice decoding: {self.llm.detokenize(a)!r}")
+        self._pending: List[int] = []
+
+    def _tokens(self, text: str) -> List[int]:
+        return self.llm.tokenize(text.encode("utf8"), add_bos=False, special=False)
+
+    def prompt_tokens(self, messages: List[Dict[str, str]]) -> List[int]:
+        prompt = self.formatter(messages=messages).prompt
+        return self.llm.tokenize(prompt.encode("utf8"), add_bos=False, special=True)
+
+    def _feed(self, tokens: List[int]) -> None:
+        """Evaluate `tokens` after the current context, reusing the longest cached prefix."""
+        llm = self.llm
+        keep = 0
+        if self.reuse_prefix:
+            cached = llm.input_ids[: llm.n_tokens]
+            limit = min(len(cached), len(tokens)) - 1  # always evaluate >= 1 token for fresh logits
+            while keep < limit and cached[keep] == tokens[keep]:
+                keep += 1
+        llm.n_tokens = keep
+        llm.eval(tokens[keep:])
+
+    def _logits(self) -> np.ndarray:
+        if self._pending:
+            self.llm.eval(self._pending)
+            self._pending = []
+        return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))
+
+    def _choose(self, options: Dict[Optional[str], List[int]]) -> Optional[str]:
+        alive = dict(options)
+        position = 0
+        while len(alive) > 1:
+            next_tokens = {seq[position] for seq in alive.values()}
+            if len(next_tokens) == 1:
+                token = next_tokens.pop()
+            else:
+                logits = self._logits()
+                stop = alive[END][position] if END in alive else None
+                token = max(next_tokens, key=lambda t: logits[t] + (self.stop_bias if t == stop else 0.0))
+            self._pending.append(token)
+            alive = {k: seq for k, seq in alive.items() if seq[position] == token}
+            position += 1
+        (choice, sequence), = alive.items()
+        self._pending.extend(sequence[position:])
+        return choice
+
+    def __call__(self, messages: List[Dict[str, str]]) -> str:
+        self._pending = []
+        self._feed(self.prompt_tokens(messages) + self.opening)
+        chosen: List[str] = []
+        while True:
+            table = self.further if chosen else self.first
+            options = {label: seq for label, seq in table.items() if label not in chosen}
+            choice = self._choose(options)
+            if choice is END:
+                break
+            chosen.append(choice)
+        self._pending = []  # the closing tokens are never needed as context
+        return '{"%s": [%s]}' % (self.key, ", ".join(f'"{label}"' for label in chosen))

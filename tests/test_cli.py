@@ -1,0 +1,42 @@
+"""The command line on bad input: one clear message, exit code 1, no traceback, no model load."""
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "ad_signs", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_bad_inputs_fail_with_a_message(tmp_path):
+    cases = {
+        "missing.jsonl": "Input not found",
+        "notes.parquet": "unsupported format '.parquet'",
+        "nocol.csv": "none of the text fields",
+        "broken.jsonl": "line 2: not valid JSON",
+        "empty.jsonl": "holds no records",
+    }
+    (tmp_path / "notes.parquet").write_bytes(b"PAR1")
+    (tmp_path / "nocol.csv").write_text("id,body\n1,x\n")
+    (tmp_path / "broken.jsonl").write_text('{"text": "a"}\n{oops\n')
+    (tmp_path / "empty.jsonl").write_text("")
+    for name, message in cases.items():
+        result = run("label", tmp_path / name, tmp_path / "out.spacy")
+        assert result.returncode == 1, (name, result.stderr)
+        assert message in result.stdout + result.stderr and "Traceback" not in result.stderr, name
+
+
+def test_unknown_label_and_broken_taxonomy(tmp_path):
+    result = run("generate", tmp_path / "b.spacy", "--labels", "MEMORY_LOSS")
+    assert result.returncode == 1 and "Unknown label(s) ['MEMORY_LOSS']" in result.stdout
+    result = run("generate", tmp_path / "b.spacy", "--paths.gguf", tmp_path / "none.gguf")
+    assert result.returncode == 1 and "GGUF model file not found" in result.stdout
+    (tmp_path / "tax.yml").write_text("name: x\n")
+    result = run("generate", tmp_path / "b.spacy", "--paths.taxonomy", tmp_path / "tax.yml")
+    assert result.returncode == 1 and "missing required key 'labels'" in result.stdout, result.stdout + result.stderr
+
+
+def test_help_lists_the_commands():
+    out = run("--help").stdout
+    assert "label" in out and "generate" in out and "model" in out
