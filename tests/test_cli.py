@@ -6,7 +6,9 @@ from conftest import ROOT
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "ad_signs", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "ad_signs", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    result.stdout = " ".join(result.stdout.split())  # wasabi wraps long messages
+    return result
 
 
 def test_bad_inputs_fail_with_a_message(tmp_path):

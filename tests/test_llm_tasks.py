@@ -23,7 +23,7 @@ def test_prompt_carries_definitions_rules_labels_and_examples(fake_llm_factory):
     taxonomy = load_taxonomy()
     for label, definition in taxonomy.definitions.items():
         assert f"- {label}: {definition}" in prompt
-    assert "Family history" in prompt and "Negated mentions" in prompt
+    assert "No category for: family history" in prompt and "No category for: negated mentions" in prompt
     assert 'Sentence: Denies memory loss, confusion or recent falls.\nAnswer: {"labels": []}' in prompt
     assert prompt.rstrip().endswith("Sentence: Wife says he forgets names.\nAnswer:")
 
