@@ -5,6 +5,7 @@ Writes benchmarks/results/llm_generation.json.
 """
 import time
 from pathlib import Path
+from typing import Optional
 
 import srsly
 import typer
@@ -18,16 +19,22 @@ def main(
     prompts: int = typer.Option(9, help="Generation prompts to run (one label each, round robin)"),
     config: Path = typer.Option(Path("configs/llm_generate.cfg")),
     seed: int = typer.Option(0),
+    template: Optional[Path] = typer.Option(None, help="Prompt template (default: the config's)"),
     out: Path = typer.Option(Path("benchmarks/results/llm_generation.json")),
 ):
-    nlp = load_llm(config, {"components.llm.model.cache_path": None})
+    overrides = {"components.llm.model.cache_path": None}
+    if template:
+        overrides["components.llm.task.template"] = str(template)
+    nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
     plan = plan_requests(task.taxonomy, task.per_prompt, task.per_prompt, task.per_prompt, seed)
-    plan = (plan[::2] + plan[1::2])[:prompts]  # positives and hard negatives, several labels
+    step = max(1, len(plan) // prompts)
+    plan = plan[::step][:prompts]  # positives and hard negatives of several labels, in plan order
     started = time.perf_counter()
     docs, summary = generate_docs(nlp, task.taxonomy, plan, Path("/tmp/ad_signs_generation_rejects.jsonl"))
     seconds = time.perf_counter() - started
     result = {
+        "template": str(template) if template else "config default",
         "prompts": len(plan),
         "sentences_per_prompt": task.per_prompt,
         "sentences": len(docs),

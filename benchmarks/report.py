@@ -1,0 +1,49 @@
+"""Render benchmarks/results/*.json as the Markdown tables that README.md shows.
+
+    python benchmarks/report.py > benchmarks/results/README.md
+"""
+from pathlib import Path
+
+import srsly
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def labeling_rows():
+    runs = sorted((RESULTS / "experiments").glob("*.json")) + sorted(RESULTS.glob("llm_labeling_*.json"))
+    yield "| run | prompt | shots | decoding | prefix reuse | sentences | micro F1 | macro F1 | binary P / R / F1 | median s/sentence |"
+    yield "|---|---|---|---|---|---|---|---|---|---|"
+    for path in runs:
+        r = srsly.read_json(path)
+        b = r["binary"]
+        yield (
+            f"| {path.stem} | {Path(r.get('template', 'config default')).stem} | {r['shots']} | {r.get('decoding', '')} "
+            f"| {'on' if r['reuse_prefix'] else 'off'} | {r['sentences']} | {r['micro_f']:.2f} | {r['macro_f']:.2f} "
+            f"| {b['p']:.2f} / {b['r']:.2f} / {b['f']:.2f} | {r['seconds_per_sentence_median']:.2f} |"
+        )
+
+
+def per_label_rows(name: str):
+    r = srsly.read_json(RESULTS / name)
+    yield "| label | P | R | F1 | support |"
+    yield "|---|---|---|---|---|"
+    for label, v in r["per_label"].items():
+        yield f"| {label} | {v['p']:.2f} | {v['r']:.2f} | {v['f']:.2f} | {v['support']} |"
+
+
+def main():
+    print("### LLM labeling on gold dev (`benchmarks/llm_labeling.py`, `benchmarks/tune_labeling.sh`)\n")
+    print("\n".join(labeling_rows()))
+    for name, title in [("llm_labeling_fewshot_dev.json", "few-shot (default config)"), ("llm_labeling_zeroshot_dev.json", "zero-shot")]:
+        if (RESULTS / name).exists():
+            print(f"\nPer label, {title}:\n")
+            print("\n".join(per_label_rows(name)))
+    if (RESULTS / "llm_generation.json").exists():
+        g = srsly.read_json(RESULTS / "llm_generation.json")
+        print("\n### LLM generation (`benchmarks/llm_generation.py`)\n")
+        print(f"{g['sentences']} sentences from {g['prompts']} prompts ({g['sentences_per_prompt']} per prompt) "
+              f"in {g['seconds']:.1f} s: **{g['sentences_per_minute']:.1f} sentences/minute**, {g['rejects']} rejects.")
+
+
+if __name__ == "__main__":
+    main()
