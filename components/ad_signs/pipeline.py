@@ -1,0 +1,90 @@
+"""The `ad_signs` pipeline component: a whole note in, per-sentence findings and note scores out.
+
+A multi-label text classifier trained on sentences (it is spaCy's `textcat_multilabel`, same
+model, training and scoring), applied at run time to each sentence of a note:
+- `doc.spans["ad_signs"]`: one span per (sentence, label) whose score reaches `threshold`,
+  with the scores in `doc.spans["ad_signs"].attrs["scores"]`;
+- `doc.cats`: note-level scores, for each label the highest score of any sentence.
+Sentence boundaries a host pipeline already set (medspaCy's PyRuSH, spaCy's senter) are
+used as they are; otherwise the clinical splitter of `ad_signs.sentences` sets them.
+"""
+from typing import Callable, Iterable, List, Optional, Tuple
+
+from spacy.language import Language
+from spacy.pipeline.textcat_multilabel import DEFAULT_MULTI_TEXTCAT_MODEL, MultiLabel_TextCategorizer
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.vocab import Vocab
+from thinc.api import Model
+
+from .sentences import ClinicalSentencizer
+
+DEFAULT_SPANS_KEY = "ad_signs"
+
+
+@Language.factory(
+    "ad_signs",
+    assigns=["doc.cats", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MULTI_TEXTCAT_MODEL,
+        "threshold": 0.5,
+        "spans_key": DEFAULT_SPANS_KEY,
+        "scorer": {"@scorers": "spacy.textcat_multilabel_scorer.v2"},
+    },
+    default_score_weights={"cats_macro_f": 1.0, "cats_micro_f": 0.0, "cats_macro_auc": 0.0},
+)
+def make_ad_signs(
+    nlp: Language, name: str, model: Model, threshold: float, spans_key: str, scorer: Optional[Callable]
+) -> "SentenceFindings":
+    return SentenceFindings(nlp.vocab, model, name, threshold=threshold, spans_key=spans_key, scorer=scorer)
+
+
+class SentenceFindings(MultiLabel_TextCategorizer):
+    """Multi-label sentence classifier that annotates whole notes (see the module docstring)."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str = "ad_signs", *, threshold: float,
+                 spans_key: str = DEFAULT_SPANS_KEY, scorer: Optional[Callable] = None):
+        super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
+        self.cfg["spans_key"] = spans_key
+        self._splitter = ClinicalSentencizer()
+
+    @property
+    def spans_key(self) -> str:
+        return self.cfg.get("spans_key", DEFAULT_SPANS_KEY)
+
+    def _sentences(self, doc: Doc) -> List[Span]:
+        """The note's sentences, without the whitespace tokens (line breaks) at their edges."""
+        if not len(doc):
+            return []
+        if not doc.has_annotation("SENT_START"):
+            self._splitter(doc)
+        trimmed = []
+        for sent in doc.sents:
+            words = [t.i for t in sent if not t.is_space]
+            if words:
+                trimmed.append(doc[words[0] : words[-1] + 1])
+        return trimmed
+
+    def predict(self, docs: Iterable[Doc]) -> Tuple[List[List[Span]], object]:
+        sentences = [self._sentences(doc) for doc in docs]
+        flat = [sent.as_doc() for sents in sentences for sent in sents]
+        scores = super().predict(flat) if flat else self.model.ops.alloc2f(0, len(self.labels))
+        return sentences, scores
+
+    def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
+        sentences, scores = predictions
+        threshold = self.cfg["threshold"]
+        row = 0
+        for doc, sents in zip(docs, sentences):
+            doc_scores = scores[row : row + len(sents)]
+            row += len(sents)
+            group = SpanGroup(doc, name=self.spans_key)
+            span_scores = []
+            for sent, sent_scores in zip(sents, doc_scores):
+                for label, score in zip(self.labels, sent_scores):
+                    if score >= threshold:
+                        group.append(Span(doc, sent.start, sent.end, label=label))
+                        span_scores.append(float(score))
+            group.attrs["scores"] = span_scores
+            doc.spans[self.spans_key] = group
+            for j, label in enumerate(self.labels):
+                doc.cats[label] = float(doc_scores[:, j].max()) if len(sents) else 0.0

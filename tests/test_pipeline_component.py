@@ -1,0 +1,61 @@
+"""The `ad_signs` component: trained like textcat_multilabel on sentences, applied to whole notes."""
+import random
+
+import spacy
+import srsly
+from spacy import displacy
+from spacy.training import Example
+
+from ad_signs.taxonomy import load_taxonomy
+from conftest import ROOT
+
+BOW = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": False, "ngram_size": 1, "no_output_layer": False}
+NOTE = "HPI: 80 yo F.\nWife reports he gets lost driving and repeats questions.\nBP 120/80. Continue donepezil 10 mg qhs."
+
+
+def trained_nlp(extra_pipes=()):
+    taxonomy = load_taxonomy()
+    nlp = spacy.blank("en")
+    for pipe in extra_pipes:
+        nlp.add_pipe(pipe)
+    nlp.add_pipe("ad_signs", config={"model": BOW, "threshold": 0.5})
+    rows = list(srsly.read_jsonl(ROOT / "assets/gold/train.jsonl"))
+    examples = [Example.from_dict(nlp.make_doc(r["text"]), {"cats": taxonomy.cats(r["labels"])}) for r in rows]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.05  # a bag-of-words model: few, large steps are enough for a test
+    random.Random(0).shuffle(examples)
+    for _ in range(10):
+        for batch in spacy.util.minibatch(examples, 16):
+            nlp.update(batch, sgd=optimizer)
+    return nlp
+
+
+def test_a_note_gets_sentence_spans_and_note_scores():
+    nlp = trained_nlp()
+    doc = nlp(NOTE)
+    spans = doc.spans["ad_signs"]
+    assert set(doc.cats) == set(load_taxonomy().labels)
+    assert {s.text for s in spans} <= {s.text.strip() for s in doc.sents}
+    assert len(spans.attrs["scores"]) == len(spans) and all(s >= 0.5 for s in spans.attrs["scores"])
+    for label, score in doc.cats.items():  # note score = best sentence score
+        assert score >= max([sc for sp, sc in zip(spans, spans.attrs["scores"]) if sp.label_ == label], default=0)
+    assert "AD_TREATMENT" in {s.label_ for s in spans if "donepezil" in s.text}
+    html = displacy.render(doc, style="span", options={"spans_key": "ad_signs"})
+    assert "donepezil" in html
+
+
+def test_host_sentence_boundaries_are_respected_and_empty_notes_work():
+    nlp = trained_nlp(extra_pipes=["sentencizer"])
+    doc = nlp("Pt confused. Wife worried. Started donepezil.")
+    assert [s.text for s in doc.sents] == ["Pt confused.", "Wife worried.", "Started donepezil."]
+    empty = nlp("   ")
+    assert len(empty.spans["ad_signs"]) == 0 and set(empty.cats.values()) == {0.0}
+
+
+def test_pipeline_saves_loads_and_pipes(tmp_path):
+    nlp = trained_nlp()
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    docs = list(loaded.pipe([NOTE, "BP 120/80."] * 3, batch_size=2))
+    assert [d.cats for d in docs[:2]] == [nlp(NOTE).cats, nlp("BP 120/80.").cats]
+    assert loaded.get_pipe("ad_signs").spans_key == "ad_signs"
