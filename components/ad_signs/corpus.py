@@ -3,14 +3,13 @@
 Every doc carries every label of the taxonomy in `doc.cats` (1.0 or 0.0): textcat_multilabel
 treats a missing label as unknown, so dev and test docs must be complete.
 """
-import json
 from pathlib import Path
 from typing import Iterator, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from .readers import InputError
+from .readers import InputError, iter_jsonl
 from .taxonomy import Taxonomy, UnknownLabelError
 
 
@@ -18,24 +17,17 @@ def gold_docs(nlp: Language, path: Union[str, Path], taxonomy: Taxonomy) -> Iter
     path = Path(path)
     if not path.exists():
         raise InputError(f"Gold file not found: {path}")
-    with path.open(encoding="utf8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}, line {n}: not valid JSON ({err.msg}).") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
-                raise InputError(f'{path}, line {n}: expected {{"text": "...", "labels": [...]}}.')
-            try:
-                cats = taxonomy.cats(row["labels"])
-            except UnknownLabelError as err:
-                raise UnknownLabelError(f"{path}, line {n}: {err}") from None
-            doc = nlp.make_doc(" ".join(row["text"].split()))
-            doc.cats = cats
-            doc.user_data["source"] = {"id": f"{path.stem}:{n}", **{k: v for k, v in row.items() if k not in ("text", "labels")}}
-            yield doc
+    for n, row in iter_jsonl(path):
+        if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+            raise InputError(f'{path}, line {n}: expected {{"text": "...", "labels": [...]}}.')
+        try:
+            cats = taxonomy.cats(row["labels"])
+        except UnknownLabelError as err:
+            raise UnknownLabelError(f"{path}, line {n}: {err}") from None
+        doc = nlp.make_doc(" ".join(row["text"].split()))
+        doc.cats = cats
+        doc.user_data["source"] = {"id": f"{path.stem}:{n}", **{k: v for k, v in row.items() if k not in ("text", "labels")}}
+        yield doc
 
 
 def write_gold(nlp: Language, path: Union[str, Path], output: Union[str, Path], taxonomy: Taxonomy) -> int:

@@ -45,7 +45,8 @@ def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Pa
     return None
 
 
-def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+def iter_jsonl(path: Path) -> Iterator[tuple]:
+    """(line number, object) for each non-empty line; a line that is not a JSON object is an error."""
     with path.open(encoding="utf8", errors="replace") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -56,10 +57,15 @@ def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
                 raise InputError(f"{path}, line {n}: not valid JSON ({err.msg}). Each line must be one JSON object.") from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}, line {n}: expected a JSON object, got {type(row).__name__}.")
-            text_key = _pick(list(row), text_field, TEXT_FIELDS, path, "text")
-            id_key = _pick(list(row), None, ID_FIELDS, path, "id")
-            meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
-            yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta)
+            yield n, row
+
+
+def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+    for n, row in iter_jsonl(path):
+        text_key = _pick(list(row), text_field, TEXT_FIELDS, path, "text")
+        id_key = _pick(list(row), None, ID_FIELDS, path, "id")
+        meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
+        yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta)
 
 
 def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
