@@ -59,3 +59,18 @@ def test_pipeline_saves_loads_and_pipes(tmp_path):
     docs = list(loaded.pipe([NOTE, "BP 120/80."] * 3, batch_size=2))
     assert [d.cats for d in docs[:2]] == [nlp(NOTE).cats, nlp("BP 120/80.").cats]
     assert loaded.get_pipe("ad_signs").spans_key == "ad_signs"
+
+
+def test_evaluate_command_writes_metrics(tmp_path):
+    from typer.testing import CliRunner
+
+    from ad_signs.cli import app
+    from ad_signs.corpus import write_gold
+
+    trained_nlp().to_disk(tmp_path / "model")
+    write_gold(spacy.blank("en"), ROOT / "assets/gold/dev.jsonl", tmp_path / "dev.spacy", load_taxonomy())
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "model"), str(tmp_path / "dev.spacy"), str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    metrics = srsly.read_json(tmp_path / "m.json")
+    assert metrics["n"] == 155 and set(metrics["per_label"]) == set(load_taxonomy().labels)
+    assert 0 < metrics["macro_f"] <= 1 and 0 < metrics["binary"]["f"] <= 1 and metrics["sentences_per_second"] > 0

