@@ -26,3 +26,19 @@ def test_gold_errors_name_file_and_line(tmp_path):
     write_jsonl(tmp_path / "b.jsonl", [{"sentence": "no text key"}])
     with pytest.raises(InputError, match="line 1: expected"):
         write_gold(nlp, tmp_path / "b.jsonl", tmp_path / "b.spacy", taxonomy)
+
+
+def test_merge_concatenates_docbins_and_rejects_other_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from ad_signs.cli import app
+
+    nlp, taxonomy = spacy.blank("en"), load_taxonomy()
+    write_gold(nlp, ROOT / "assets/gold/dev.jsonl", tmp_path / "a.spacy", taxonomy)
+    write_gold(nlp, ROOT / "assets/gold/train.jsonl", tmp_path / "b.spacy", taxonomy)
+    result = CliRunner().invoke(app, ["merge", str(tmp_path / "ab.spacy"), str(tmp_path / "a.spacy"), str(tmp_path / "b.spacy")])
+    assert result.exit_code == 0, result.output
+    docs = list(DocBin().from_disk(tmp_path / "ab.spacy").get_docs(nlp.vocab))
+    assert len(docs) == 155 + 273 and docs[0].user_data["source"]["id"] == "dev:1"
+    result = CliRunner().invoke(app, ["merge", str(tmp_path / "x.spacy"), str(ROOT / "assets/gold/dev.jsonl")])
+    assert result.exit_code == 1

@@ -4,7 +4,7 @@ Every weasel command of the project is one of these calls. Config values can be 
 the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
 """
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -116,6 +116,24 @@ def corpus(
 
     n = write_gold(spacy.blank("en"), gold, output, load_taxonomy(taxonomy))
     msg.good(f"{n} docs -> {output}")
+
+
+@app.command()
+def merge(
+    output: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    inputs: List[Path] = typer.Argument(..., help="DocBins to concatenate, e.g. gold train + silver + bronze"),
+):
+    """Concatenate DocBins (a training regime such as gold + silver + bronze)."""
+    from spacy.tokens import DocBin
+
+    merged = DocBin(store_user_data=True)
+    for path in inputs:
+        if path.suffix != ".spacy" or not path.exists():
+            msg.fail(f"{path}: not an existing .spacy DocBin.", exits=1)
+        merged.merge(DocBin(store_user_data=True).from_disk(path))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    merged.to_disk(output)
+    msg.good(f"{len(merged)} docs from {len(inputs)} files -> {output}")
 
 
 @app.command()
