@@ -4,7 +4,6 @@ These check the plumbing on a real LLM (DocBins, cats, constrained answers, the 
 model against a real llama.cpp server on loopback), not the model's accuracy: that is
 measured by benchmarks/llm_labeling.py.
 """
-import os
 import socket
 import subprocess
 import sys

@@ -42,6 +42,3 @@ class AnswerCache:
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", (key, model, prompt, answer)
             )
 
-    def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

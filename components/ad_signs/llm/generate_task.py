@@ -8,7 +8,7 @@ setting, patient) drawn by `plan_requests` from a seeded generator. The answer i
 import math
 import random
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 import jinja2.sandbox
 from spacy.tokens import Doc
@@ -182,9 +182,3 @@ def make_sentences_answer_schema(n: int = 5) -> Dict[str, Any]:
     """The JSON schema of a generation answer with exactly `n` sentences."""
     return sentences_answer_schema(n)
 
-
-def sentences_from(request_docs: Sequence[Doc]) -> Iterable[tuple]:
-    """(sentence, request dict) pairs of the parsed answers, in order."""
-    for doc in request_docs:
-        for sentence in doc.user_data.get(GENERATED_KEY, []):
-            yield sentence, doc.user_data[REQUEST_KEY]
