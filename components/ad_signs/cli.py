@@ -95,7 +95,7 @@ def generate(
     counts = {label: per_label for label in taxonomy.check_labels(chosen, "--labels")}
     nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
-    requests = [r for r in plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed) if r.label in counts]
+    requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed)
     docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
     write_docbin(docs, output)
     write_summary(summary, output.with_suffix(".summary.json"))

@@ -68,14 +68,15 @@ def plan_requests(
     per_prompt: int,
     seed: int,
 ) -> List[GenerationRequest]:
-    """Enough prompts for `per_label` positive sentences of each label (an int or a mapping)
-    and `negatives_per_label` hard negatives, spread over negated/hypothetical/family history."""
+    """Enough prompts for `per_label` positive sentences of each label (an int: every label of
+    the taxonomy; a mapping: those labels) and `negatives_per_label` hard negatives of each,
+    spread over negated/hypothetical/family history."""
     rng = random.Random(seed)
     counts = per_label if isinstance(per_label, Mapping) else {label: per_label for label in taxonomy.labels}
     taxonomy.check_labels(counts, "generation counts")
     requests = []
-    for label in taxonomy.labels:
-        polarities = ["positive"] * math.ceil(counts.get(label, 0) / per_prompt)
+    for label in counts:
+        polarities = ["positive"] * math.ceil(counts[label] / per_prompt)
         polarities += [HARD_NEGATIVES[i % len(HARD_NEGATIVES)] for i in range(math.ceil(negatives_per_label / per_prompt))]
         for polarity in polarities:
             requests.append(

@@ -27,7 +27,7 @@ class ModelFileError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """The folder for the assembled model and the LLM answer caches ($AD_SIGNS_CACHE)."""
+    """The folder for the assembled model ($AD_SIGNS_CACHE, default ~/.cache/ad_signs)."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ad_signs"
     return Path(os.environ.get(ENV_CACHE_DIR, default))
 

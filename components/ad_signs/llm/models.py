@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any, Dict, Iterable, List, Optional
 
 from spacy_llm.registry import registry
@@ -56,16 +57,21 @@ class ChatModel:
         self._occurrences: Counter = Counter()
         self._lock = threading.Lock()
 
-    @property
+    @cached_property
     def identity(self) -> Dict[str, Any]:
-        """What makes an answer this model's: subclasses add the model name or file hash."""
+        """What makes an answer this model's (part of every cache key); fixed once built."""
         return {
             "system_prompt": self.system_prompt,
             "response_format": self.response_format,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
+            **self.model_identity(),
         }
+
+    def model_identity(self) -> Dict[str, Any]:
+        """The model itself: subclasses name the file or the endpoint and model."""
+        return {}
 
     def __call__(self, prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
         per_doc = [list(doc_prompts) for doc_prompts in prompts]
@@ -73,9 +79,8 @@ class ChatModel:
         with self._lock:  # occurrence numbers follow input order, whatever the concurrency
             keyed = []
             for prompt in flat:
-                base = answer_key(self.identity, prompt)
-                keyed.append((prompt, self._occurrences[base]))
-                self._occurrences[base] += 1
+                keyed.append((prompt, self._occurrences[prompt]))
+                self._occurrences[prompt] += 1
         if self.max_concurrency > 1 and len(keyed) > 1:
             with ThreadPoolExecutor(self.max_concurrency) as pool:
                 answers = iter(list(pool.map(lambda pk: self.answer(*pk), keyed)))
@@ -162,10 +167,8 @@ class LlamaCppModel(ChatModel):
             else None
         )
 
-    @property
-    def identity(self) -> Dict[str, Any]:
+    def model_identity(self) -> Dict[str, Any]:
         return {
-            **super().identity,
             "model": self.path.name,
             "size": self.path.stat().st_size,
             "decoding": f"choice(stop_bias={self.choice_decoder.stop_bias})" if self.choice_decoder else "grammar",
@@ -222,9 +225,8 @@ class OpenAICompatibleModel(ChatModel):
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
-    @property
-    def identity(self) -> Dict[str, Any]:
-        return {**super().identity, "model": self.model, "url": self.url}
+    def model_identity(self) -> Dict[str, Any]:
+        return {"model": self.model, "url": self.url}
 
     def request_body(self, messages: List[Dict[str, str]], seed: int) -> Dict[str, Any]:
         body: Dict[str, Any] = {
