@@ -1,4 +1,5 @@
 import json
+import random
 import re
 from pathlib import Path
 from typing import Dict, Iterable, List
@@ -6,6 +7,33 @@ from typing import Dict, Iterable, List
 import pytest
 
 ROOT = Path(__file__).parent.parent
+
+BOW = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": False, "ngram_size": 1, "no_output_layer": False}
+NOTE = "HPI: 80 yo F.\nWife reports he gets lost driving and repeats questions.\nBP 120/80. Continue donepezil 10 mg qhs."
+
+
+def trained_nlp(extra_pipes=()):
+    """A small real `ad_signs` pipeline: bag-of-words, trained on the gold train split in seconds."""
+    import spacy
+    import srsly
+    from spacy.training import Example
+
+    from ad_signs.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    nlp = spacy.blank("en")
+    for pipe in extra_pipes:
+        nlp.add_pipe(pipe)
+    nlp.add_pipe("ad_signs", config={"model": BOW, "threshold": 0.5})
+    rows = list(srsly.read_jsonl(ROOT / "assets/gold/train.jsonl"))
+    examples = [Example.from_dict(nlp.make_doc(r["text"]), {"cats": taxonomy.cats(r["labels"])}) for r in rows]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.05  # a bag-of-words model: few, large steps are enough for a test
+    random.Random(0).shuffle(examples)
+    for _ in range(10):
+        for batch in spacy.util.minibatch(examples, 16):
+            nlp.update(batch, sgd=optimizer)
+    return nlp
 
 
 class FakeLLM:

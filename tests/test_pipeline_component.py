@@ -1,33 +1,10 @@
 """The `ad_signs` component: trained like textcat_multilabel on sentences, applied to whole notes."""
-import random
-
 import spacy
 import srsly
 from spacy import displacy
-from spacy.training import Example
 
 from ad_signs.taxonomy import load_taxonomy
-from conftest import ROOT
-
-BOW = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": False, "ngram_size": 1, "no_output_layer": False}
-NOTE = "HPI: 80 yo F.\nWife reports he gets lost driving and repeats questions.\nBP 120/80. Continue donepezil 10 mg qhs."
-
-
-def trained_nlp(extra_pipes=()):
-    taxonomy = load_taxonomy()
-    nlp = spacy.blank("en")
-    for pipe in extra_pipes:
-        nlp.add_pipe(pipe)
-    nlp.add_pipe("ad_signs", config={"model": BOW, "threshold": 0.5})
-    rows = list(srsly.read_jsonl(ROOT / "assets/gold/train.jsonl"))
-    examples = [Example.from_dict(nlp.make_doc(r["text"]), {"cats": taxonomy.cats(r["labels"])}) for r in rows]
-    optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 0.05  # a bag-of-words model: few, large steps are enough for a test
-    random.Random(0).shuffle(examples)
-    for _ in range(10):
-        for batch in spacy.util.minibatch(examples, 16):
-            nlp.update(batch, sgd=optimizer)
-    return nlp
+from conftest import NOTE, ROOT, trained_nlp
 
 
 def test_a_note_gets_sentence_spans_and_note_scores():
@@ -74,3 +51,11 @@ def test_evaluate_command_writes_metrics(tmp_path):
     metrics = srsly.read_json(tmp_path / "m.json")
     assert metrics["n"] == 155 and set(metrics["per_label"]) == set(load_taxonomy().labels)
     assert 0 < metrics["macro_f"] <= 1 and 0 < metrics["binary"]["f"] <= 1 and metrics["sentences_per_second"] > 0
+
+
+def test_pipe_in_two_processes_gives_the_same_findings():
+    nlp = trained_nlp(extra_pipes=["clinical_sentencizer"])
+    notes = [NOTE, "Pt denies memory loss.", "", "BP 120/80.\nDaughter notes he repeats stories."] * 5
+    one = [(d.cats, [(s.text, s.label_) for s in d.spans["ad_signs"]]) for d in nlp.pipe(notes, batch_size=4)]
+    two = [(d.cats, [(s.text, s.label_) for s in d.spans["ad_signs"]]) for d in nlp.pipe(notes, batch_size=4, n_process=2)]
+    assert two == one and len(one) == len(notes)
