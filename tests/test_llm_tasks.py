@@ -4,7 +4,7 @@ import json
 import srsly
 from spacy.tokens import DocBin
 
-from ad_signs.llm.generate_task import plan_requests
+from ad_signs.llm.generate_task import HARD_NEGATIVES, plan_requests
 from ad_signs.llm.run import generate_docs, label_docs, write_docbin
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, FakeLLM
@@ -83,6 +83,7 @@ def test_generation_rejects_and_hard_negatives(fake_llm_factory, tmp_path):
 def test_plan_varies_context_and_is_seeded():
     taxonomy = load_taxonomy()
     a = plan_requests(taxonomy, 20, 10, 5, seed=3)
+    assert {r.polarity for r in a} == {"positive", *HARD_NEGATIVES}  # two negative prompts a label: all kinds used
     assert a == plan_requests(taxonomy, 20, 10, 5, seed=3)
     assert len(a) == 9 * (4 + 2)
     assert len({r.note_type for r in a}) >= 5 and len({r.style for r in a}) >= 4

@@ -1,4 +1,5 @@
 import csv
+import gzip
 
 import pytest
 import spacy
@@ -27,6 +28,31 @@ def test_jsonl_csv_txt_and_folder(tmp_path):
         "jsonl": ("a1", NOTE), "csv": ("7", NOTE), "folder": ("n1", NOTE), "txt": ("n1", NOTE)
     }
     assert records["csv"][0].meta["CATEGORY"] == "Nursing"
+
+
+def test_mimic_files_as_physionet_ships_them(tmp_path):
+    """MIMIC-III NOTEEVENTS.csv and MIMIC-IV-Note discharge.csv: their real column names, quoted
+    multi-line notes, and gzipped (.csv.gz) as downloaded."""
+    mimic3 = ["ROW_ID", "SUBJECT_ID", "HADM_ID", "CHARTDATE", "CHARTTIME", "STORETIME", "CATEGORY",
+              "DESCRIPTION", "CGID", "ISERROR", "TEXT"]
+    mimic4 = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]
+    note3 = "Admission Date:  [**2151-7-16**]\nHPI: pt. w/ h/o dementia, \"confused\" at night."
+    note4 = "Name:  ___  Unit No:   ___\n \nChief Complaint:\nmemory loss\n \nHistory of Present Illness:\nDaughter reports repeating questions."
+    with gzip.open(tmp_path / "NOTEEVENTS.csv.gz", "wt", newline="") as f:
+        writer = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(mimic3)
+        writer.writerow(["174", "22532", "167853", "2151-08-04", "", "", "Discharge summary", "Report", "", "", note3])
+    with (tmp_path / "discharge.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(mimic4)
+        writer.writerow(["10000032-DS-21", "10000032", "22595853", "DS", "21", "2180-05-07 00:00:00", "2180-05-09 15:26:00", note4])
+    (r3,) = read_records(tmp_path / "NOTEEVENTS.csv.gz")
+    (r4,) = read_records(tmp_path / "discharge.csv")
+    assert (r3.id, r3.text, r3.meta["CATEGORY"]) == ("174", note3, "Discharge summary")
+    assert (r4.id, r4.text, r4.meta["note_type"]) == ("10000032-DS-21", note4, "DS")
+    sentences = [d.text for d in sentence_docs(spacy.blank("en"), [r4])]
+    assert sentences == ["Name: ___ Unit No: ___", "Chief Complaint:", "memory loss", "History of Present Illness:",
+                         "Daughter reports repeating questions."]
 
 
 def test_notes_become_sentence_docs_with_their_source(tmp_path):

@@ -9,6 +9,8 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
+from .filters import FILTERS as FILTER_NAMES
+
 app = typer.Typer(help="Alzheimer's-disease signs in clinical notes: LLM data generation and tools.", no_args_is_help=True)
 model_app = typer.Typer(help="The default local LLM's weights.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -36,7 +38,7 @@ def _report(summary, output: Path, rejects: Path) -> None:
 @app.command(context_settings=OVERRIDES)
 def label(
     ctx: typer.Context,
-    input_path: Path = typer.Argument(..., help="Notes or sentences: .jsonl, .csv, .txt or a folder of .txt"),
+    input_path: Path = typer.Argument(..., help="Notes or sentences: .jsonl, .csv (also .gz), .txt, .spacy or a folder of .txt"),
     output: Path = typer.Argument(..., help="DocBin (.spacy) of labelled sentences"),
     config: Path = typer.Option(Path("configs/llm_label.cfg"), "--config", "-c", help="spacy-llm config"),
     unit: str = typer.Option("note", help="'note': split records into sentences; 'sentence': one record is one sentence"),
@@ -136,39 +138,88 @@ def merge(
     msg.good(f"{len(merged)} docs from {len(inputs)} files -> {output}")
 
 
-@app.command()
-def evaluate(
-    model: Path = typer.Argument(..., help="A trained pipeline with the ad_signs component"),
-    test: Path = typer.Argument(..., help="DocBin of gold sentences (from `corpus`)"),
-    output: Path = typer.Argument(..., help="Metrics JSON"),
-    threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the component's)"),
+@app.command("filter")
+def filter_(
+    input_path: Path = typer.Argument(..., help="DocBin of LLM-made sentences (bronze or silver)"),
+    output: Path = typer.Argument(..., help="DocBin of the sentences that pass"),
+    gold: List[Path] = typer.Option([], help="Gold DocBins: their sentences (and near copies) are dropped; repeatable"),
+    relabel: Optional[Path] = typer.Option(None, help="The same sentences labelled again (`label --unit sentence`), for roundtrip"),
+    filters: str = typer.Option(",".join(FILTER_NAMES), help=f"Comma-separated, from: {', '.join(FILTER_NAMES)} ('' for none)"),
+    min_tokens: int = typer.Option(3, help="Fewest words in a sentence"),
+    max_tokens: int = typer.Option(40, help="Most words in a sentence"),
+    near_duplicate: float = typer.Option(0.8, help="Word-trigram Jaccard similarity that counts as a near duplicate"),
 ):
-    """Per-label P/R/F1, micro/macro F1 and the binary view (any label vs none) on gold docs."""
-    import time
-
+    """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
+    of each other or of gold, restatements of the guideline, or that the data-to-label direction
+    disagrees with (roundtrip). Writes OUTPUT and OUTPUT.filter.json with the counts."""
     import spacy
     import srsly
     from spacy.tokens import DocBin
 
-    from .metrics import format_table, score_label_sets
+    from .filters import FilterSettings, filter_docs
+    from .metrics import label_set
+    from .taxonomy import load_taxonomy
 
-    nlp = spacy.load(model)
-    component = nlp.get_pipe("ad_signs")
-    threshold = component.cfg["threshold"] if threshold is None else threshold
-    gold = list(DocBin().from_disk(test).get_docs(nlp.vocab))
-    started = time.perf_counter()
-    predicted = list(nlp.pipe(doc.text for doc in gold))
-    seconds = time.perf_counter() - started
-    scores = score_label_sets(
-        [{label for label, v in doc.cats.items() if v >= 0.5} for doc in gold],
-        [{label for label, v in doc.cats.items() if v >= threshold} for doc in predicted],
-        list(component.labels),
-    )
-    scores.update({"model": str(model), "test": str(test), "threshold": threshold,
-                   "sentences_per_second": len(gold) / seconds if seconds else 0.0})
+    enabled = [f.strip() for f in filters.split(",") if f.strip()]
+    for path in [input_path, *gold, *([relabel] if relabel else [])]:
+        if path.suffix != ".spacy" or not path.exists():
+            msg.fail(f"{path}: not an existing .spacy DocBin.", exits=1)
+    if "roundtrip" in enabled and relabel is None:
+        msg.fail("The roundtrip filter needs --relabel (the sentences labelled again), or leave it out of --filters.", exits=1)
+    vocab = spacy.blank("en").vocab
+
+    def read(path: Path):
+        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+
+    relabelled = {doc.text: label_set(doc) for doc in read(relabel)} if relabel else None
+    settings = FilterSettings(enabled=enabled, min_tokens=min_tokens, max_tokens=max_tokens, near_duplicate=near_duplicate)
+    try:
+        kept, report = filter_docs(read(input_path), load_taxonomy(), settings,
+                                   [doc.text for path in gold for doc in read(path)], relabelled)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=kept, store_user_data=True).to_disk(output)
+    srsly.write_json(output.with_suffix(".filter.json"), {**report.as_dict(), "filters": enabled})
+    msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
+              header=(f"{report.seen} sentences", "dropped"), divider=True)
+    msg.good(f"{report.kept} of {report.seen} kept -> {output}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="A trained pipeline with the ad_signs component, or a DocBin of predictions (.spacy)"),
+    test: Path = typer.Argument(..., help="DocBin of gold sentences (from `corpus`)"),
+    output: Path = typer.Argument(..., help="Metrics JSON"),
+    threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the component's)"),
+    limit: int = typer.Option(0, help="Score only the first N gold sentences (0: all), e.g. what `label --limit N` labelled"),
+):
+    """Per-label P/R/F1, micro/macro F1 and the binary view (any label vs none) on gold docs.
+
+    MODEL may also be a DocBin of predicted sentences, e.g. the LLM's own labels of the test
+    split (`label --unit sentence`): the LLM as a classifier, scored the same way."""
+    import spacy
+    import srsly
+    from spacy.tokens import DocBin
+
+    from .metrics import evaluate_pipeline, evaluate_predictions, format_table
+    from .taxonomy import load_taxonomy
+
+    for path in (model, test):
+        if not path.exists():
+            msg.fail(f"Not found: {path}", exits=1)
+    vocab = spacy.blank("en").vocab
+    gold = list(DocBin().from_disk(test).get_docs(vocab))[: limit or None]
+    if model.suffix == ".spacy":
+        scores = evaluate_predictions(DocBin().from_disk(model).get_docs(vocab), gold, load_taxonomy().labels)
+    else:
+        scores = evaluate_pipeline(spacy.load(model), gold, threshold)
+    scores.update({"model": str(model), "test": str(test)})
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, scores)
     msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
+    if scores.get("missing"):
+        msg.warn(f"{scores['missing']} gold sentences have no prediction (rejected LLM answers); scored as no label.")
     msg.good(f"{len(gold)} sentences, macro F1 {scores['macro_f']:.3f} -> {output}")
 
 

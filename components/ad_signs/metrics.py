@@ -1,6 +1,10 @@
 """Multi-label metrics on label sets: per-label P/R/F1, micro and macro F1, and the binary view
 (any AD label vs none) that the paper reports."""
-from typing import Dict, List, Sequence, Set
+import time
+from typing import Dict, Iterable, List, Optional, Sequence, Set
+
+from spacy.language import Language
+from spacy.tokens import Doc
 
 
 def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
@@ -40,3 +44,31 @@ def format_table(scores: Dict) -> List[tuple]:
     b = scores["binary"]
     rows.append(("binary (any vs none)", f"{b['p']:.2f}", f"{b['r']:.2f}", f"{b['f']:.2f}", b["support"]))
     return rows
+
+
+def label_set(doc: Doc, threshold: float = 0.5) -> Set[str]:
+    return {label for label, score in doc.cats.items() if score >= threshold}
+
+
+def evaluate_pipeline(nlp: Language, gold: Sequence[Doc], threshold: Optional[float] = None) -> Dict:
+    """Score a trained `ad_signs` pipeline on gold sentence docs; keeps each sentence's prediction."""
+    component = nlp.get_pipe("ad_signs")
+    threshold = component.cfg["threshold"] if threshold is None else threshold
+    started = time.perf_counter()
+    predicted = [label_set(doc, threshold) for doc in nlp.pipe(doc.text for doc in gold)]
+    seconds = time.perf_counter() - started
+    scores = score_label_sets([label_set(doc) for doc in gold], predicted, list(component.labels))
+    scores.update({"threshold": threshold, "sentences_per_second": len(gold) / seconds if seconds else 0.0,
+                   "predictions": [sorted(p) for p in predicted]})
+    return scores
+
+
+def evaluate_predictions(predicted: Iterable[Doc], gold: Sequence[Doc], labels: Sequence[str]) -> Dict:
+    """Score predicted docs (e.g. the LLM's labels) against gold docs, matched by text. A gold
+    sentence without a prediction (an LLM answer that was rejected) counts as predicting nothing,
+    and is counted in `missing`."""
+    by_text = {doc.text: label_set(doc) for doc in predicted}
+    scores = score_label_sets([label_set(doc) for doc in gold], [by_text.get(doc.text, set()) for doc in gold], labels)
+    scores.update({"missing": sum(doc.text not in by_text for doc in gold),
+                   "predictions": [sorted(by_text.get(doc.text, set())) for doc in gold]})
+    return scores

@@ -1,7 +1,9 @@
-"""Read notes or sentences from what users bring: JSONL, CSV (MIMIC NOTEEVENTS.csv, MIMIC-IV-Note
-discharge.csv), a plain-text file or a folder of .txt files; split notes into sentence Docs.
+"""Read notes or sentences from what users bring: JSONL, CSV (MIMIC-III NOTEEVENTS.csv, MIMIC-IV-Note
+discharge.csv; gzipped as PhysioNet ships them, or not), a plain-text file or a folder of .txt
+files; split notes into sentence Docs.
 """
 import csv
+import gzip
 import json
 import sys
 from dataclasses import dataclass, field
@@ -45,9 +47,16 @@ def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Pa
     return None
 
 
+def _open_text(path: Path):
+    """A text file, gunzipped on the fly when it ends in .gz."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf8", errors="replace", newline="")
+    return path.open(encoding="utf8", errors="replace", newline="")
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple]:
     """(line number, object) for each non-empty line; a line that is not a JSON object is an error."""
-    with path.open(encoding="utf8", errors="replace") as f:
+    with _open_text(path) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -70,7 +79,7 @@ def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
 
 def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
     csv.field_size_limit(sys.maxsize)  # MIMIC notes can be long
-    with path.open(encoding="utf8", errors="replace", newline="") as f:
+    with _open_text(path) as f:
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
@@ -84,8 +93,21 @@ def _read_txt(path: Path) -> Iterator[Record]:
     yield Record(path.stem, path.read_text(encoding="utf8", errors="replace"), {"file": path.name})
 
 
+def _read_docbin(path: Path) -> Iterator[Record]:
+    """Sentences of a DocBin (e.g. bronze, to label it again), with their cats as meta."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    try:
+        docs = DocBin(store_user_data=True).from_disk(path).get_docs(spacy.blank("en").vocab)
+    except Exception as err:  # DocBin raises assorted msgpack/zlib errors on a wrong file
+        raise InputError(f"{path}: not a spaCy DocBin ({err}).") from None
+    for n, doc in enumerate(docs):
+        yield Record(f"{path.stem}:{n}", doc.text, {"cats": dict(doc.cats)})
+
+
 def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> Iterator[Record]:
-    """Records from a .jsonl, .csv (also .csv.gz-free MIMIC exports), .txt file or a folder of .txt."""
+    """Records from a .jsonl, .csv (either also gzipped), .txt, .spacy file or a folder of .txt files."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")
@@ -95,14 +117,20 @@ def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> It
             raise InputError(f"{path}: folder has no .txt files.")
         for file in files:
             yield from _read_txt(file)
-    elif path.suffix == ".jsonl":
+        return
+    kind = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+    if kind in (".jsonl", ".jsonl.gz"):
         yield from _read_jsonl(path, text_field)
-    elif path.suffix == ".csv":
+    elif kind in (".csv", ".csv.gz"):
         yield from _read_csv(path, text_field)
-    elif path.suffix == ".txt":
+    elif kind == ".txt":
         yield from _read_txt(path)
+    elif kind == ".spacy":
+        yield from _read_docbin(path)
     else:
-        raise InputError(f"{path}: unsupported format '{path.suffix}'. Use .jsonl, .csv, .txt or a folder of .txt files.")
+        raise InputError(
+            f"{path}: unsupported format '{kind}'. Use .jsonl, .csv (either may be .gz), .txt, .spacy or a folder of .txt files."
+        )
 
 
 def sentence_docs(nlp: Language, records, unit: str = "note") -> Iterator[Doc]:

@@ -75,9 +75,11 @@ def plan_requests(
     counts = per_label if isinstance(per_label, Mapping) else {label: per_label for label in taxonomy.labels}
     taxonomy.check_labels(counts, "generation counts")
     requests = []
-    for label in counts:
+    for k, label in enumerate(counts):
         polarities = ["positive"] * math.ceil(counts[label] / per_prompt)
-        polarities += [HARD_NEGATIVES[i % len(HARD_NEGATIVES)] for i in range(math.ceil(negatives_per_label / per_prompt))]
+        # Hard-negative kinds rotate across labels too, so that all kinds occur with few prompts.
+        n_negative = math.ceil(negatives_per_label / per_prompt)
+        polarities += [HARD_NEGATIVES[(k + i) % len(HARD_NEGATIVES)] for i in range(n_negative)]
         for polarity in polarities:
             requests.append(
                 GenerationRequest(

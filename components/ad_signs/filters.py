@@ -1,0 +1,151 @@
+"""Quality filters for LLM-made sentences (bronze, silver), each counted and switchable.
+
+- `length`: too short or too long to be one note sentence (a generated "sentence" of 60 words
+  is several sentences, or text that ran on until the token limit);
+- `language`: letters outside the Latin script (a small model drifting into another language);
+- `duplicates`: the same or nearly the same sentence as an earlier kept one, or as any gold
+  sentence (near: Jaccard similarity of word trigrams);
+- `definition`: a sentence that restates the guideline (most of its word trigrams come from a
+  label definition or example) instead of reading like a note;
+- `roundtrip`: the data-to-label direction, run on the sentence, disagrees with the label it was
+  written for (positive: the label is missing; hard negative: the label is given). A sentence
+  whose second-pass answer was rejected is dropped too.
+"""
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from spacy.tokens import Doc
+
+from .taxonomy import Taxonomy
+
+FILTERS = ("length", "language", "duplicates", "definition", "roundtrip")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def words(text: str) -> List[str]:
+    return _WORD.findall(text.lower())
+
+
+def shingles(text: str, n: int = 3) -> Set[Tuple[str, ...]]:
+    tokens = words(text)
+    if len(tokens) < n:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def non_latin_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum("LATIN" not in unicodedata.name(c, "") for c in letters) / len(letters)
+
+
+class NearDuplicateIndex:
+    """Word-trigram shingles with an inverted index: candidates share a shingle, so checking a
+    sentence costs about its number of shingles, not the size of the index."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.sets: List[Set[tuple]] = []
+        self.by_shingle: Dict[tuple, List[int]] = {}
+
+    def add(self, text: str) -> None:
+        grams = shingles(text)
+        for gram in grams:
+            self.by_shingle.setdefault(gram, []).append(len(self.sets))
+        self.sets.append(grams)
+
+    def match(self, text: str) -> bool:
+        grams = shingles(text)
+        if not grams:
+            return False
+        seen: Set[int] = set()
+        for gram in grams:
+            for i in self.by_shingle.get(gram, ()):
+                if i in seen:
+                    continue
+                seen.add(i)
+                other = self.sets[i]
+                if len(grams & other) / len(grams | other) >= self.threshold:
+                    return True
+        return False
+
+
+@dataclass
+class FilterSettings:
+    enabled: Sequence[str] = FILTERS
+    min_tokens: int = 3
+    max_tokens: int = 40
+    max_non_latin: float = 0.0
+    near_duplicate: float = 0.8
+    definition_overlap: float = 0.5
+
+
+@dataclass
+class FilterReport:
+    seen: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {"seen": self.seen, "kept": self.kept, "dropped": dict(self.dropped)}
+
+
+def _guideline_shingles(taxonomy: Taxonomy) -> Set[tuple]:
+    texts = [c.definition for c in taxonomy.categories] + [e for c in taxonomy.categories for e in c.examples]
+    return {gram for text in texts for gram in shingles(text)}
+
+
+def _roundtrip_agrees(doc: Doc, relabelled: Dict[str, Set[str]]) -> Optional[bool]:
+    """None: the second pass has no answer for this sentence."""
+    source = doc.user_data.get("source", {})
+    if doc.text not in relabelled or "label" not in source:
+        return None
+    return (source["label"] in relabelled[doc.text]) == (source.get("polarity", "positive") == "positive")
+
+
+def filter_docs(
+    docs: Iterable[Doc],
+    taxonomy: Taxonomy,
+    settings: FilterSettings = FilterSettings(),
+    gold_texts: Iterable[str] = (),
+    relabelled: Optional[Dict[str, Set[str]]] = None,
+) -> Tuple[List[Doc], FilterReport]:
+    """Keep the docs that pass every enabled filter; each dropped doc is counted under the first
+    filter it fails (in the order of FILTERS)."""
+    unknown = set(settings.enabled) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"Unknown filters {sorted(unknown)}; choose from {', '.join(FILTERS)}.")
+    if "roundtrip" in settings.enabled and relabelled is None:
+        raise ValueError("The roundtrip filter needs the relabelled sentences (or leave 'roundtrip' out).")
+    enabled = set(settings.enabled)
+    near = NearDuplicateIndex(settings.near_duplicate)
+    for text in gold_texts:
+        near.add(text)
+    exact: Set[str] = {" ".join(words(t)) for t in gold_texts}
+    guideline = _guideline_shingles(taxonomy)
+    report, kept = FilterReport(), []
+    for doc in docs:
+        report.seen += 1
+        tokens = words(doc.text)
+        grams = shingles(doc.text)
+        key = " ".join(tokens)
+        checks = {
+            "length": lambda: settings.min_tokens <= len(tokens) <= settings.max_tokens,
+            "language": lambda: non_latin_share(doc.text) <= settings.max_non_latin,
+            "duplicates": lambda: key not in exact and not near.match(doc.text),
+            "definition": lambda: not grams or len(grams & guideline) / len(grams) < settings.definition_overlap,
+            "roundtrip": lambda: bool(_roundtrip_agrees(doc, relabelled or {})),
+        }
+        failed = next((name for name in FILTERS if name in enabled and not checks[name]()), None)
+        if failed:
+            report.dropped[failed] += 1
+            continue
+        exact.add(key)
+        near.add(doc.text)
+        kept.append(doc)
+    report.kept = len(kept)
+    return kept, report

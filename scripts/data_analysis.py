@@ -1,0 +1,120 @@
+"""The paper's data analysis for gold, silver and bronze: size, label distribution, sentence
+length, vocabulary and distinct-n diversity, duplicates, overlap with the gold test split
+(leakage: must be 0); how noisy silver is (the LLM's labels of gold dev against the gold
+labels); how many bronze sentences a second, data-to-label pass agrees with.
+
+    python scripts/data_analysis.py corpus metrics/data.json --silver corpus/silver.spacy \
+        --bronze corpus/bronze.spacy --filtered corpus/bronze_filtered.spacy \
+        --llm-dev metrics/llm_dev.json --bronze-relabel corpus/bronze_relabel.spacy
+"""
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import spacy
+import srsly
+import typer
+from spacy.tokens import Doc, DocBin
+from wasabi import msg
+
+from ad_signs.metrics import label_set
+from ad_signs.taxonomy import load_taxonomy
+
+GOLD = {"gold train": "train", "gold dev": "dev", "gold test": "test"}
+NO_LABEL = "(none)"
+
+
+def normalize(text: str) -> str:
+    """Case, punctuation and spacing do not make a sentence new."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def distinct_n(token_lists: List[List[str]], n: int) -> float:
+    grams = [tuple(tokens[i : i + n]) for tokens in token_lists for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def describe(docs: List[Doc], test_texts: set, labels: List[str]) -> Dict:
+    tokens = [[t.lower_ for t in doc if not t.is_space] for doc in docs]
+    lengths = [len(t) for t in tokens]
+    normalized = [normalize(doc.text) for doc in docs]
+    label_counts = Counter(label for doc in docs for label in (label_set(doc) or {NO_LABEL}))
+    return {
+        "sentences": len(docs),
+        "labels": {label: label_counts.get(label, 0) for label in [*labels, NO_LABEL]},
+        "labels_per_sentence": sum(len(label_set(doc)) for doc in docs) / len(docs) if docs else 0.0,
+        "tokens_mean": statistics.mean(lengths) if lengths else 0.0,
+        "tokens_median": statistics.median(lengths) if lengths else 0.0,
+        "lengths": lengths,
+        "vocabulary": len({t for ts in tokens for t in ts if t.isalpha()}),
+        "distinct_1": distinct_n(tokens, 1),
+        "distinct_2": distinct_n(tokens, 2),
+        "duplicate_rate": 1 - len(set(normalized)) / len(normalized) if normalized else 0.0,
+        "in_gold_test": sum(text in test_texts for text in normalized),
+    }
+
+
+def bronze_agreement(bronze: List[Doc], relabelled: List[Doc]) -> Dict:
+    """Positives: the relabel pass gives the intended label. Hard negatives (negated,
+    hypothetical, family history of label X): it does not give X."""
+    again = {doc.text: label_set(doc) for doc in relabelled}
+    per_kind: Dict[str, List[bool]] = {}
+    for doc in bronze:
+        source = doc.user_data.get("source", {})
+        if doc.text not in again or "label" not in source:
+            continue
+        positive = source["polarity"] == "positive"
+        agrees = (source["label"] in again[doc.text]) == positive
+        per_kind.setdefault("positive" if positive else "hard negative", []).append(agrees)
+    out = {kind: {"checked": len(v), "agree": sum(v), "rate": sum(v) / len(v)} for kind, v in per_kind.items()}
+    checked = sum(len(v) for v in per_kind.values())
+    out["all"] = {"checked": checked, "agree": sum(sum(v) for v in per_kind.values()),
+                  "rate": sum(sum(v) for v in per_kind.values()) / checked if checked else 0.0}
+    out["not_relabelled"] = len(bronze) - checked  # rejected answers in the second pass
+    return out
+
+
+def main(
+    corpus: Path = typer.Argument(..., help="Folder with the gold train/dev/test .spacy"),
+    output: Path = typer.Argument(..., help="JSON to write"),
+    silver: Path = typer.Option(..., help="Silver DocBin"),
+    bronze: Path = typer.Option(..., help="Bronze DocBin, as generated"),
+    filtered: List[Path] = typer.Option([], help="Filtered silver/bronze DocBins, analysed too (repeatable)"),
+    llm_dev: Optional[Path] = typer.Option(None, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
+    bronze_relabel: Optional[Path] = typer.Option(None, help="Bronze labelled again by the data-to-label LLM"),
+):
+    vocab = spacy.blank("en").vocab
+    labels = load_taxonomy().labels
+
+    def read(path: Path) -> List[Doc]:
+        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+
+    paths = {**{name: corpus / f"{stem}.spacy" for name, stem in GOLD.items()}, "silver": silver, "bronze": bronze}
+    paths.update({path.stem.replace("_", " "): path for path in filtered})
+    docs = {name: read(path) for name, path in paths.items()}
+    test_texts = {normalize(doc.text) for doc in docs["gold test"]}
+    stats = {name: describe(d, test_texts, labels) for name, d in docs.items()}
+    stats["gold test"]["in_gold_test"] = None  # itself
+    result = {"datasets": stats}
+    if llm_dev:
+        scores = srsly.read_json(llm_dev)
+        result["silver_noise"] = {"on": "gold dev", "micro_f": scores["micro_f"], "macro_f": scores["macro_f"],
+                                  "binary": scores["binary"], "per_label_f": {k: v["f"] for k, v in scores["per_label"].items()},
+                                  "missing": scores.get("missing", 0)}
+    result["filters"] = {path.stem: srsly.read_json(path.with_suffix(".filter.json"))
+                         for path in filtered if path.with_suffix(".filter.json").exists()}
+    if bronze_relabel:
+        result["bronze_agreement"] = bronze_agreement(docs["bronze"], read(bronze_relabel))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, result)
+    rows = [(name, s["sentences"], f"{s['tokens_mean']:.1f}", s["vocabulary"], f"{s['distinct_2']:.2f}",
+             f"{s['duplicate_rate']:.1%}", "" if s["in_gold_test"] is None else s["in_gold_test"])
+            for name, s in stats.items()]
+    msg.table(rows, header=("dataset", "sentences", "tokens", "vocab", "distinct-2", "duplicates", "in test"), divider=True)
+    msg.good(f"-> {output}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

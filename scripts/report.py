@@ -1,0 +1,210 @@
+"""Write reports/README.md and its plots from what the run measured (no number is typed in):
+the regime table (mean ± std over seeds, paired bootstrap against gold only), per-label F1, the
+binary view, the amount curve, the LLM as a classifier, and the data analysis.
+
+    python scripts/report.py metrics reports
+"""
+from pathlib import Path
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import srsly  # noqa: E402
+import typer  # noqa: E402
+from wasabi import msg  # noqa: E402
+
+MAIN_REGIMES = ["gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze"]
+NAMES = {"gold": "gold", "silver": "silver only", "bronze": "bronze only", "gold_silver": "gold + silver",
+         "gold_bronze": "gold + bronze", "gold_silver_bronze": "gold + silver + bronze",
+         "gold_bronze_unfiltered": "gold + bronze before the filters"}
+
+
+def table(header: List[str], rows: List[List]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pm(stat: Dict) -> str:
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+
+
+def curve_points(experiment: Dict) -> List[tuple]:
+    regimes = experiment["regimes"]
+    points = [(0, regimes["gold"]["macro_f"])]
+    points += [(a, regimes[f"gold_silver_bronze_{a}pct"]["macro_f"]) for a in experiment["amounts"]]
+    points.append((100, regimes["gold_silver_bronze"]["macro_f"]))
+    return sorted(points, key=lambda p: p[0])
+
+
+def plot_per_label(experiment: Dict, rare: List[str], path: Path) -> None:
+    labels, regimes = experiment["labels"], experiment["regimes"]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(MAIN_REGIMES)
+    for i, regime in enumerate(MAIN_REGIMES):
+        values = [regimes[regime]["per_label"][label]["f"] for label in labels]
+        ax.bar([x + i * width for x in range(len(labels))], values, width, label=NAMES[regime])
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))])
+    ax.set_xticklabels([f"{label}{' *' if label in rare else ''}" for label in labels], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("F1 on gold test (mean over seeds)")
+    ax.set_title("Per-label F1 by training regime (* rare in gold train)")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curve(experiment: Dict, path: Path) -> None:
+    points = curve_points(experiment)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points], yerr=[p[1]["std"] for p in points],
+                marker="o", capsize=4)
+    ax.set_xlabel("% of silver and bronze added to gold")
+    ax.set_ylabel("macro F1 on gold test")
+    ax.set_title("How much synthetic data helps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_labels(data: Dict, path: Path) -> None:
+    datasets = data["datasets"]
+    labels = list(next(iter(datasets.values()))["labels"])
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(datasets)
+    for i, (name, stats) in enumerate(datasets.items()):
+        share = [stats["labels"][label] / stats["sentences"] for label in labels]
+        ax.bar([x + i * width for x in range(len(labels))], share, width, label=f"{name} ({stats['sentences']})")
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))])
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("share of sentences")
+    ax.set_title("Label distribution per dataset")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_lengths(data: Dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, stats in data["datasets"].items():
+        ax.hist(stats["lengths"], bins=range(0, 80, 3), histtype="step", density=True, label=name)
+    ax.set_xlabel("tokens per sentence")
+    ax.set_ylabel("density")
+    ax.set_title("Sentence length")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(
+    metrics: Path = typer.Argument(Path("metrics"), help="Folder with experiment/summary.json, data.json, llm_test.json"),
+    output: Path = typer.Argument(Path("reports"), help="Folder for README.md and the PNG plots"),
+    rare_below: int = typer.Option(15, help="A label with fewer gold train sentences than this is 'rare'"),
+):
+    experiment = srsly.read_json(metrics / "experiment" / "summary.json")
+    data = srsly.read_json(metrics / "data.json")
+    llm = srsly.read_json(metrics / "llm_test.json")
+    regimes, labels = experiment["regimes"], experiment["labels"]
+    train_counts = data["datasets"]["gold train"]["labels"]
+    rare = [label for label in labels if train_counts[label] < rare_below]
+    output.mkdir(parents=True, exist_ok=True)
+    plot_per_label(experiment, rare, output / "per_label_f1.png")
+    plot_curve(experiment, output / "amount_curve.png")
+    plot_labels(data, output / "label_distribution.png")
+    plot_lengths(data, output / "sentence_length.png")
+
+    def rare_f(stats: Dict) -> float:
+        return sum(stats["per_label"][label]["f"] for label in rare) / len(rare) if rare else 0.0
+
+    rows = []
+    for regime in MAIN_REGIMES + [r for r in regimes if r not in MAIN_REGIMES]:
+        s = regimes[regime]
+        vs = s.get("vs_gold")
+        rows.append([NAMES.get(regime, regime.replace("gold_silver_bronze_", "gold + silver + bronze, ").replace("pct", " %")),
+                     s["train_docs"], pm(s["macro_f"]), pm(s["micro_f"]), pm(s["binary_f"]), f"{rare_f(s):.3f}",
+                     f"{vs['mean_diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p = {vs['p_not_better']:.3f}" if vs else "—"])
+    rows.append(["LLM few-shot (no training)", "—", f"{llm['macro_f']:.3f}", f"{llm['micro_f']:.3f}",
+                 f"{llm['binary']['f']:.3f}", f"{sum(llm['per_label'][label]['f'] for label in rare) / max(len(rare), 1):.3f}", "—"])
+    best = max((r for r in regimes if r != "gold"), key=lambda r: regimes[r]["macro_f"]["mean"])
+    gain = regimes[best]["vs_gold"]
+    gsb = regimes["gold_silver_bronze"]
+    verdict = (
+        f"Best regime on macro F1: **{NAMES.get(best, best)}**, {gain['mean_diff']:+.3f} over gold only "
+        f"(95 % bootstrap interval {gain['ci_low']:+.3f} to {gain['ci_high']:+.3f}; share of resamples where it is "
+        f"not better: {gain['p_not_better']:.3f}). Gold + silver + bronze against gold only: macro F1 "
+        f"{pm(gsb['macro_f'])} vs {pm(regimes['gold']['macro_f'])}; mean F1 on the rare labels "
+        f"{rare_f(gsb):.3f} vs {rare_f(regimes['gold']):.3f}."
+    )
+    per_label_rows = [[label + (" *" if label in rare else ""), train_counts[label],
+                       *[f"{regimes[r]['per_label'][label]['f']:.2f}" for r in MAIN_REGIMES],
+                       f"{llm['per_label'][label]['f']:.2f}"] for label in labels]
+    binary_rows = [[NAMES[r], *[f"{regimes[r]['binary_f']['mean']:.3f}"]] for r in MAIN_REGIMES]
+    binary_rows.append(["LLM few-shot", f"{llm['binary']['f']:.3f} (P {llm['binary']['p']:.2f}, R {llm['binary']['r']:.2f})"])
+    stats = data["datasets"]
+    data_rows = [[name, s["sentences"], f"{s['labels_per_sentence']:.2f}", f"{s['labels']['(none)'] / s['sentences']:.0%}",
+                  f"{s['tokens_mean']:.1f}", s["vocabulary"], f"{s['distinct_1']:.2f}", f"{s['distinct_2']:.2f}",
+                  f"{s['duplicate_rate']:.1%}", "—" if s["in_gold_test"] is None else s["in_gold_test"]]
+                 for name, s in stats.items()]
+    lines = [
+        "# Does LLM-made training data help? (generated by `weasel run report`)",
+        "",
+        f"Classifier: `{experiment['config']}`, {experiment['max_epochs']} epochs, {experiment['seeds']} seeds per regime; "
+        f"all scores on the gold test split ({data['datasets']['gold test']['sentences']} sentences). "
+        f"Rare labels (*): fewer than {rare_below} gold train sentences: {', '.join(rare) or 'none'}.",
+        "",
+        verdict,
+        "",
+        "## Regimes",
+        "",
+        table(["regime", "train sentences", "macro F1", "micro F1", "binary F1", "rare-label F1", "vs gold only: Δ macro F1 [95 % CI], p"], rows),
+        "",
+        "Δ and p: paired bootstrap over test sentences, each regime averaged over its seeds; p is the share of resamples in which the regime is not better than gold only.",
+        "",
+        "![per-label F1](per_label_f1.png)",
+        "",
+        "## Per label (F1, mean over seeds)",
+        "",
+        table(["label", "gold train", *[NAMES[r] for r in MAIN_REGIMES], "LLM few-shot"], per_label_rows),
+        "",
+        "## Binary view (any AD label vs none)",
+        "",
+        table(["regime", "binary F1"], binary_rows),
+        "",
+        "## How much synthetic data",
+        "",
+        table(["% of silver + bronze", "macro F1"], [[a, pm(s)] for a, s in curve_points(experiment)]),
+        "",
+        "![amount curve](amount_curve.png)",
+        "",
+        "## The data",
+        "",
+        table(["dataset", "sentences", "labels/sentence", "unlabelled", "tokens/sentence", "vocabulary", "distinct-1",
+               "distinct-2", "duplicates", "in gold test"], data_rows),
+        "",
+        "![label distribution](label_distribution.png) ![sentence length](sentence_length.png)",
+        "",
+    ]
+    if "silver_noise" in data:
+        noise = data["silver_noise"]
+        lines += [f"**How noisy is silver?** The labeling LLM on gold dev: micro F1 {noise['micro_f']:.2f}, macro F1 "
+                  f"{noise['macro_f']:.2f}, binary F1 {noise['binary']['f']:.2f} (P {noise['binary']['p']:.2f}, "
+                  f"R {noise['binary']['r']:.2f}).", ""]
+    if "bronze_agreement" in data:
+        agreement = data["bronze_agreement"]
+        parts = [f"{kind}: {v['agree']}/{v['checked']} ({v['rate']:.0%})" for kind, v in agreement.items() if isinstance(v, dict)]
+        lines += [f"**Bronze, labelled again by the data-to-label LLM**, agrees with the label it was written for: "
+                  f"{'; '.join(parts)}; not labelled (rejected answer): {agreement['not_relabelled']}.", ""]
+    for name, counts in data.get("filters", {}).items():
+        dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items()) or "none"
+        lines += [f"**Filters on {name.replace('_filtered', '')}** ({', '.join(counts['filters']) or 'none'}): "
+                  f"{counts['kept']} of {counts['seen']} kept; dropped by {dropped}.", ""]
+    (output / "README.md").write_text("\n".join(lines), encoding="utf8")
+    msg.good(f"{output / 'README.md'} and 4 plots")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,83 @@
+"""Quality filters on LLM-made sentences: each drops what it should, is counted, can be switched off."""
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from typer.testing import CliRunner
+
+from ad_signs.cli import app
+from ad_signs.filters import FilterSettings, NearDuplicateIndex, filter_docs
+from ad_signs.taxonomy import load_taxonomy
+
+NLP = spacy.blank("en")
+
+
+def bronze(text, label="COGNITIVE_IMPAIRMENT", polarity="positive"):
+    doc = NLP.make_doc(text)
+    doc.cats = load_taxonomy().cats([label] if polarity == "positive" else [])
+    doc.user_data["source"] = {"label": label, "polarity": polarity}
+    return doc
+
+
+DOCS = [
+    bronze("Pt keeps misplacing her keys and asks the date again and again."),                     # kept
+    bronze("Forgetful."),                                                                      # length: 1 word
+    bronze(" ".join(["word"] * 45)),                                                           # length: 45 words
+    bronze("Pt is oriented and calm 患者很好."),                                                  # language
+    bronze("pt keeps misplacing her keys and asks the date again and again"),                       # exact dup (normalized)
+    bronze("Pt keeps misplacing her keys and asks the date again and again, per son."),                 # near dup
+    bronze("BP 142/88, HR 76, afebrile; Wife states he is more forgetful."),                   # gold copy, near
+    bronze("Observed or reported deficits in memory, orientation, attention, language or word-finding."),  # definition
+    bronze("Denies memory problems.", polarity="negated"),                                     # roundtrip agrees: kept
+    bronze("Scored 18/30 on MoCA today.", label="COGNITIVE_ASSESSMENT"),                       # roundtrip disagrees
+]
+GOLD = ["BP 142/88, HR 76, afebrile; wife states he is more forgetful!"]
+RELABELLED = {
+    DOCS[0].text: {"COGNITIVE_IMPAIRMENT"},
+    DOCS[8].text: set(),
+    DOCS[9].text: {"DIAGNOSTIC_TESTS"},
+}
+
+
+def test_each_filter_drops_its_case_and_counts_it():
+    kept, report = filter_docs(DOCS, load_taxonomy(), FilterSettings(), GOLD, RELABELLED)
+    assert [d.text for d in kept] == [DOCS[0].text, DOCS[8].text]
+    assert report.as_dict() == {"seen": 10, "kept": 2, "dropped": {
+        "length": 2, "language": 1, "duplicates": 3, "definition": 1, "roundtrip": 1}}
+
+
+def test_each_filter_alone_and_none():
+    taxonomy = load_taxonomy()
+    alone = {"length": 2, "language": 1, "duplicates": 3, "definition": 1,
+             "roundtrip": 8}  # roundtrip also drops the 7 sentences with no second-pass answer
+    for name, dropped in alone.items():
+        _, report = filter_docs(DOCS, taxonomy, FilterSettings(enabled=[name]), GOLD, RELABELLED)
+        assert report.as_dict()["dropped"] == {name: dropped}
+    kept, report = filter_docs(DOCS, taxonomy, FilterSettings(enabled=[]))
+    assert len(kept) == len(DOCS) and not report.dropped
+
+
+def test_bad_settings_say_what_to_fix():
+    with pytest.raises(ValueError, match="Unknown filters"):
+        filter_docs(DOCS, load_taxonomy(), FilterSettings(enabled=["lenght"]))
+    with pytest.raises(ValueError, match="needs the relabelled"):
+        filter_docs(DOCS, load_taxonomy(), FilterSettings(enabled=["roundtrip"]))
+
+
+def test_near_duplicate_index_compares_only_candidates():
+    index = NearDuplicateIndex(0.8)
+    index.add("wife reports he repeats questions and gets lost driving")
+    assert index.match("Wife reports he repeats questions and gets lost driving.")
+    assert not index.match("Son reports she forgets her medications most days now.")
+
+
+def test_filter_command_writes_kept_docs_and_counts(tmp_path):
+    DocBin(docs=DOCS, store_user_data=True).to_disk(tmp_path / "bronze.spacy")
+    DocBin(docs=[NLP.make_doc(t) for t in GOLD]).to_disk(tmp_path / "gold.spacy")
+    runner = CliRunner()
+    result = runner.invoke(app, ["filter", str(tmp_path / "bronze.spacy"), str(tmp_path / "out.spacy"),
+                                 "--gold", str(tmp_path / "gold.spacy"), "--filters", "length,duplicates"])
+    assert result.exit_code == 0, result.output
+    assert len(DocBin().from_disk(tmp_path / "out.spacy")) == 5
+    assert (tmp_path / "out.filter.json").exists()
+    result = runner.invoke(app, ["filter", str(tmp_path / "bronze.spacy"), str(tmp_path / "out.spacy")])
+    assert result.exit_code == 1 and "needs --relabel" in result.output

@@ -1,0 +1,75 @@
+"""`weasel run all` end to end at the CI scale, on the real local LLM, in a copy of the project:
+raw inputs -> silver and bronze -> the experiment and its report -> the installable wheel;
+then a second run skips everything that is up to date."""
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import srsly
+
+from conftest import ROOT
+
+# The CI scale (README: "Running at a small scale"): every step runs, on less data.
+CI_SCALE = {
+    "silver_sentences": "40",
+    "bronze_per_label": "5",
+    "bronze_negatives_per_label": "0",
+    "seeds": "1",
+    "amounts": "50",
+    "max_epochs": "5",
+    "llm_eval_sentences": "30",
+}
+PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components"]
+
+pytestmark = pytest.mark.slow
+
+
+def weasel(*args: str, cwd: Path) -> str:
+    command = [str(Path(sys.executable).parent / "weasel"), "run", *args, "."]
+    for name, value in CI_SCALE.items():
+        command += [f"--vars.{name}", value]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def test_readme_gives_the_ci_scale():
+    overrides = " ".join(f"--vars.{k} {v}" for k, v in CI_SCALE.items())
+    assert overrides in (ROOT / "README.md").read_text()
+
+
+def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(source, project / name)
+
+    started = time.time()
+    weasel("all", cwd=project)
+    print(f"weasel run all at CI scale: {time.time() - started:.0f} s")
+
+    silver = srsly.read_json(project / "corpus/silver.summary.json")
+    bronze = srsly.read_json(project / "corpus/bronze.summary.json")
+    assert silver["items"] + silver["rejects"] == 40
+    assert bronze["items"] >= 9 * 5 * 0.8  # 5 per label; a few rejected answers are allowed
+    summary = srsly.read_json(project / "metrics/experiment/summary.json")
+    assert set(summary["regimes"]) == {"gold", "silver", "bronze", "gold_silver", "gold_bronze",
+                                       "gold_silver_bronze", "gold_silver_bronze_50pct"}
+    assert all(0 <= r["macro_f"]["mean"] <= 1 for r in summary["regimes"].values())
+    assert srsly.read_json(project / "metrics/llm_test.json")["n"] == 30
+    data = srsly.read_json(project / "metrics/data.json")
+    assert data["datasets"]["bronze"]["in_gold_test"] == 0 and data["bronze_agreement"]["all"]["checked"] > 0
+    report = (project / "reports/README.md").read_text()
+    assert "## Regimes" in report and (project / "reports/per_label_f1.png").stat().st_size > 10_000
+    assert (project / "packages/en_ad_signs-0.1.0/dist/en_ad_signs-0.1.0-py3-none-any.whl").exists()
+
+    again = weasel("all", cwd=project)
+    for step in ("corpus", "silver", "bronze", "bronze_check", "llm_test", "experiment", "report", "package"):
+        assert f"Skipping '{step}': nothing changed" in again, again
