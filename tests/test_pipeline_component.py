@@ -36,6 +36,9 @@ def test_pipeline_saves_loads_and_pipes(tmp_path):
     docs = list(loaded.pipe([NOTE, "BP 120/80."] * 3, batch_size=2))
     assert [d.cats for d in docs[:2]] == [nlp(NOTE).cats, nlp("BP 120/80.").cats]
     assert loaded.get_pipe("ad_signs").spans_key == "ad_signs"
+    strict = spacy.load(tmp_path / "model", config={"components": {"ad_signs": {"threshold": 0.99, "spans_key": "ad"}}})
+    assert strict.get_pipe("ad_signs").cfg["threshold"] == 0.99
+    assert len(strict(NOTE).spans["ad"]) < len(loaded(NOTE).spans["ad_signs"])
 
 
 def test_evaluate_command_writes_metrics(tmp_path):

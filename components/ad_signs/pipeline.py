@@ -51,6 +51,20 @@ class SentenceFindings(MultiLabel_TextCategorizer):
     def spans_key(self) -> str:
         return self.cfg.get("spans_key", DEFAULT_SPANS_KEY)
 
+    # The settings come from the config, so that `spacy.load(..., config={"components":
+    # {"ad_signs": {"threshold": 0.7}}})` takes effect; the labels come from the saved pipe.
+    def _keep_settings(self, load: Callable, *args, **kwargs) -> "SentenceFindings":
+        settings = {key: self.cfg[key] for key in ("threshold", "spans_key")}
+        load(*args, **kwargs)
+        self.cfg.update(settings)
+        return self
+
+    def from_disk(self, path, *, exclude=tuple()) -> "SentenceFindings":
+        return self._keep_settings(super().from_disk, path, exclude=exclude)
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()) -> "SentenceFindings":
+        return self._keep_settings(super().from_bytes, bytes_data, exclude=exclude)
+
     def _sentences(self, doc: Doc) -> List[Span]:
         """The note's sentences, without the whitespace tokens (line breaks) at their edges."""
         if not len(doc):
