@@ -42,3 +42,33 @@ def test_unknown_label_and_broken_taxonomy(tmp_path):
 def test_help_lists_the_commands():
     out = run("--help").stdout
     assert "label" in out and "generate" in out and "model" in out
+
+
+def endpoint_config(tmp_path):
+    """configs/llm_label.cfg with its model block replaced by configs/llm_endpoint.cfg's, as the
+    endpoint file tells users to do."""
+    label = (ROOT / "configs/llm_label.cfg").read_text()
+    endpoint = (ROOT / "configs/llm_endpoint.cfg").read_text()
+    path = tmp_path / "llm_endpoint_label.cfg"
+    block = "\n[components.llm.model]\n"
+    path.write_text(label[: label.index(block)] + endpoint[endpoint.index(block):])
+    return path
+
+
+def test_patient_data_stays_on_the_machine_unless_allowed(tmp_path):
+    (tmp_path / "NOTEEVENTS.csv").write_text('ROW_ID,SUBJECT_ID,TEXT\n1,42,"Pt confused, wife worried."\n')
+    config = endpoint_config(tmp_path)
+    remote = ("--components.llm.model.base_url", "http://192.0.2.1:8000/v1", "--components.llm.model.timeout", "0.2",
+              "--components.llm.model.max_retries", "0")
+    refused = run("label", tmp_path / "NOTEEVENTS.csv", tmp_path / "out.spacy", "--config", config, *remote)
+    assert refused.returncode == 1 and "holds patient data" in refused.stdout and "--allow-remote" in refused.stdout
+    assert not (tmp_path / "out.rejects.jsonl").exists() and not (tmp_path / "out.spacy").exists()  # nothing was asked
+    allowed = run("label", tmp_path / "NOTEEVENTS.csv", tmp_path / "out.spacy", "--config", config, *remote, "--allow-remote")
+    assert allowed.returncode == 0 and "1 LLM requests failed" in allowed.stdout  # it did try (unroutable address)
+
+
+def test_loopback_is_on_the_machine():
+    from ad_signs.llm.models import is_off_machine
+
+    assert [is_off_machine(h) for h in ("", "localhost", "127.0.0.1", "::1", "10.0.0.5", "gpu.example.org")] == [
+        False, False, False, False, True, True]

@@ -46,11 +46,14 @@ def label(
     limit: int = typer.Option(0, help="Label at most this many sentences (0: all)"),
     cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
     rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
+    sensitive: bool = typer.Option(False, "--sensitive", help="Treat the input as patient data (MIMIC files are recognised)"),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Send patient data to an endpoint off this machine (only one approved for it)"),
 ):
     """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
     from itertools import chain, islice
 
-    from .llm.run import label_docs, load_llm, write_docbin, write_summary
+    from .llm.models import is_off_machine
+    from .llm.run import chat_model, label_docs, load_llm, write_docbin, write_summary
     from .readers import read_records, sentence_docs
 
     cache = cache or output.with_suffix(".cache.sqlite")
@@ -60,6 +63,15 @@ def label(
     if first is None:
         msg.fail(f"{input_path} holds no records.", exits=1)
     nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
+    host = getattr(chat_model(nlp), "host", None)  # None: a model that does not say where it sends prompts
+    if (sensitive or first.sensitive) and (host is None or is_off_machine(host)) and not allow_remote:
+        msg.fail(
+            f"{input_path} holds patient data (credentialed data such as MIMIC may not be sent to other "
+            f"services), and the configured model sends prompts to {host or 'a remote service'}, off this machine.",
+            "Use the default local model or an endpoint on 127.0.0.1/localhost; pass --allow-remote only if "
+            "this endpoint is approved for this data.",
+            exits=1,
+        )
     docs = islice(sentence_docs(nlp, chain([first], records), unit), limit or None)  # streamed
     labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
     if not summary.items:

@@ -18,6 +18,9 @@ from .sentences import split_sentences
 # Text columns tried, in order, when a CSV or JSONL does not name one (MIMIC-III, MIMIC-IV-Note).
 TEXT_FIELDS = ("text", "TEXT", "sentence", "note_text")
 ID_FIELDS = ("note_id", "ROW_ID", "id", "NOTE_ID")
+# A patient identifier column marks credentialed patient data (MIMIC-III, MIMIC-IV-Note): such
+# notes are never sent off this machine without an explicit flag (`label --allow-remote`).
+SENSITIVE_FIELDS = ("SUBJECT_ID", "subject_id")
 
 
 class InputError(ValueError):
@@ -29,6 +32,7 @@ class Record:
     id: str
     text: str
     meta: Dict[str, Any] = field(default_factory=dict)
+    sensitive: bool = False
 
 
 def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Path, what: str) -> Optional[str]:
@@ -74,7 +78,8 @@ def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
         text_key = _pick(list(row), text_field, TEXT_FIELDS, path, "text")
         id_key = _pick(list(row), None, ID_FIELDS, path, "id")
         meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
-        yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta)
+        sensitive = any(k in row for k in SENSITIVE_FIELDS)
+        yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta, sensitive)
 
 
 def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
@@ -84,9 +89,10 @@ def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
         columns = reader.fieldnames or []
         text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
         id_key = _pick(columns, None, ID_FIELDS, path, "id")
+        sensitive = any(k in columns for k in SENSITIVE_FIELDS)
         for n, row in enumerate(reader, 1):
             meta = {k: v for k, v in row.items() if k not in (text_key, None)}
-            yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key] or "", meta)
+            yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key] or "", meta, sensitive)
 
 
 def _read_txt(path: Path) -> Iterator[Record]:

@@ -6,6 +6,7 @@ prompt, constrain the answer with a JSON schema, and keep every answer in an `An
 A prompt whose request fails after retries yields a `FailedAnswer`, which the tasks' strict
 parsers count and set aside as a reject; failures are never cached, so a re-run asks again.
 """
+import ipaddress
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Dict, Iterable, List, Optional
+from urllib.parse import urlparse
 
 from spacy_llm.registry import registry
 
@@ -27,6 +29,16 @@ logger = logging.getLogger("ad_signs")
 DEFAULT_SYSTEM_PROMPT = "You are a careful clinical annotator. Answer only in the requested JSON format."
 
 
+def is_off_machine(host: str) -> bool:
+    """Whether prompts sent to `host` leave this machine (anything but loopback)."""
+    if not host or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        return True
+
+
 class FailedAnswer(str):
     """The text of a request that failed after all retries (not a model answer)."""
 
@@ -35,6 +47,8 @@ class ChatModel:
     """Shared behaviour: nested prompt protocol, answer cache, per-prompt seeds, run statistics."""
 
     max_concurrency = 1
+    # Where prompts go: "" for this process, else the endpoint's host.
+    host = ""
 
     def __init__(
         self,
@@ -215,6 +229,7 @@ class OpenAICompatibleModel(ChatModel):
             raise ValueError(f"schema_style must be 'json_schema' or 'json_object', not '{schema_style}'.")
         self.schema_style = schema_style
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self.host = urlparse(self.url).hostname or ""
         self.model = model
         self.timeout = timeout
         self.max_retries = max_retries
