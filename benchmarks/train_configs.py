@@ -19,11 +19,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from an installed package, never the hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import spacy  # noqa: E402
 import srsly  # noqa: E402
+from spacy.tokens import DocBin  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import ad_signs.transformer  # noqa: E402,F401  (registers ad_signs.minilm_path.v1 for spacy.load)
-from ad_signs.cli import evaluate  # noqa: E402
+from ad_signs.metrics import evaluate_pipeline, format_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ROOT / "components/ad_signs/transformer.py"  # for `spacy train` until an entry point registers it
@@ -78,17 +80,18 @@ def main():
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/train_configs.json"))
     args = parser.parse_args()
 
+    gold = list(DocBin().from_disk(args.test).get_docs(spacy.blank("en").vocab))
     results = {}
     for name in args.configs:
         config = ROOT / f"configs/train_{name}.cfg"
         msg.info(f"{name}: training {config.name} on {args.train} ...")
         run = train(config, args.models / name, args.train, args.dev, args.seed, args.max_steps)
         model = args.models / name / "model-best"
-        metrics = args.models / f"{name}.metrics.json"
-        evaluate(model, args.test, metrics, threshold=None)  # the project's evaluation, unchanged
-        results[name] = {"config": str(config.relative_to(ROOT)), **run, "model_mb": size_mb(model),
-                         **srsly.read_json(metrics)}
-        msg.good(f"{name}: {run['steps']} steps in {run['train_seconds']:.0f} s")
+        scores = evaluate_pipeline(spacy.load(model), gold)  # the project's evaluation (as `ad_signs evaluate`)
+        scores.pop("predictions")
+        results[name] = {"config": str(config.relative_to(ROOT)), **run, "model_mb": size_mb(model), **scores}
+        msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
+        msg.good(f"{name}: {run['steps']} steps in {run['train_seconds']:.0f} s, test macro F1 {scores['macro_f']:.3f}")
 
     report = {"train": str(args.train), "dev": str(args.dev), "test": str(args.test), "seed": args.seed,
               "max_steps_override": args.max_steps, "cpus": os.cpu_count(), "versions": versions(), "configs": results}

@@ -108,6 +108,7 @@ def main(
     experiment = srsly.read_json(metrics / "experiment" / "summary.json")
     data = srsly.read_json(metrics / "data.json")
     llm = srsly.read_json(metrics / "llm_test.json")
+    privacy = srsly.read_json(metrics / "privacy.json")
     regimes, labels = experiment["regimes"], experiment["labels"]
     train_counts = data["datasets"]["gold train"]["labels"]
     rare = [label for label in labels if train_counts[label] < rare_below]
@@ -202,6 +203,17 @@ def main(
         dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items()) or "none"
         lines += [f"**Filters on {name.replace('_filtered', '')}** ({', '.join(counts['filters']) or 'none'}): "
                   f"{counts['kept']} of {counts['seen']} kept; dropped by {dropped}.", ""]
+    privacy_rows = [[name, d["sentences"], f"{d['identifiers']['sentences']} ({d['identifiers']['share']:.1%})",
+                     ", ".join(f"{k} {v}" for k, v in d["identifiers"]["kinds"].items() if v) or "—",
+                     d["placeholders"]["count"], d["memorization"]["max"], f"{d['memorization']['mean']:.1f}",
+                     d["memorization"]["sentences"], ", ".join(Path(a).name for a in d["memorization"]["against"])]
+                    for name, d in privacy["datasets"].items()]
+    lines += ["## Privacy", "",
+              table(["dataset", "sentences", "with identifiers", "kinds", "placeholders", "longest shared run (words)",
+                     "mean shared run", f">= {privacy['threshold']} words shared", "compared with"], privacy_rows), "",
+              "Identifiers: names, dates, phone and record numbers, addresses, e-mails (`ad_signs.privacy`); "
+              "placeholders are MIMIC-style `[** **]` de-identification marks. Silver is cut from the notes, so "
+              "it is compared with gold only.", ""]
     (output / "README.md").write_text("\n".join(lines), encoding="utf8")
     msg.good(f"{output / 'README.md'} and 4 plots")
 

@@ -27,28 +27,29 @@ DOCS = [
     bronze("Pt keeps misplacing her keys and asks the date again and again, per son."),                 # near dup
     bronze("BP 142/88, HR 76, afebrile; Wife states he is more forgetful."),                   # gold copy, near
     bronze("Observed or reported deficits in memory, orientation, attention, language or word-finding."),  # definition
+    bronze("**John Doe** keeps misplacing his wallet, per [**Name**]."),                       # identifiers
     bronze("Denies memory problems.", polarity="negated"),                                     # roundtrip agrees: kept
     bronze("Scored 18/30 on MoCA today.", label="COGNITIVE_ASSESSMENT"),                       # roundtrip disagrees
 ]
 GOLD = ["BP 142/88, HR 76, afebrile; wife states he is more forgetful!"]
 RELABELLED = {
     DOCS[0].text: {"COGNITIVE_IMPAIRMENT"},
-    DOCS[8].text: set(),
-    DOCS[9].text: {"DIAGNOSTIC_TESTS"},
+    DOCS[9].text: set(),
+    DOCS[10].text: {"DIAGNOSTIC_TESTS"},
 }
 
 
 def test_each_filter_drops_its_case_and_counts_it():
     kept, report = filter_docs(DOCS, load_taxonomy(), FilterSettings(), GOLD, RELABELLED)
-    assert [d.text for d in kept] == [DOCS[0].text, DOCS[8].text]
-    assert report.as_dict() == {"seen": 10, "kept": 2, "dropped": {
-        "length": 2, "language": 1, "duplicates": 3, "definition": 1, "roundtrip": 1}}
+    assert [d.text for d in kept] == [DOCS[0].text, DOCS[9].text]
+    assert report.as_dict() == {"seen": 11, "kept": 2, "dropped": {
+        "length": 2, "language": 1, "identifiers": 1, "duplicates": 3, "definition": 1, "roundtrip": 1}}
 
 
 def test_each_filter_alone_and_none():
     taxonomy = load_taxonomy()
-    alone = {"length": 2, "language": 1, "duplicates": 3, "definition": 1,
-             "roundtrip": 8}  # roundtrip also drops the 7 sentences with no second-pass answer
+    alone = {"length": 2, "language": 1, "identifiers": 1, "duplicates": 3, "definition": 1,
+             "roundtrip": 9}  # roundtrip also drops the 8 sentences with no second-pass answer
     for name, dropped in alone.items():
         _, report = filter_docs(DOCS, taxonomy, FilterSettings(enabled=[name]), GOLD, RELABELLED)
         assert report.as_dict()["dropped"] == {name: dropped}
@@ -77,7 +78,7 @@ def test_filter_command_writes_kept_docs_and_counts(tmp_path):
     result = runner.invoke(app, ["filter", str(tmp_path / "bronze.spacy"), str(tmp_path / "out.spacy"),
                                  "--gold", str(tmp_path / "gold.spacy"), "--filters", "length,duplicates"])
     assert result.exit_code == 0, result.output
-    assert len(DocBin().from_disk(tmp_path / "out.spacy")) == 5
+    assert len(DocBin().from_disk(tmp_path / "out.spacy")) == 6
     assert (tmp_path / "out.filter.json").exists()
     result = runner.invoke(app, ["filter", str(tmp_path / "bronze.spacy"), str(tmp_path / "out.spacy")])
     assert result.exit_code == 1 and "needs --relabel" in result.output

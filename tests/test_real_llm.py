@@ -57,6 +57,37 @@ def test_label_three_sentences(tmp_path):
     assert again["llm_calls"] == {"cached": 3} and [d.cats for d in read_docbin(tmp_path / "silver.spacy")] == [d.cats for d in docs]
 
 
+def test_killed_run_resumes_without_asking_again_and_gives_the_same_docbin(tmp_path):
+    notes = ROOT / "assets/notes/sample_notes.jsonl"
+    args = ["label", notes, tmp_path / "run.spacy", "--limit", 16]
+    killed = subprocess.Popen([sys.executable, "-m", "ad_signs", *map(str, args)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = tmp_path / "run.cache.sqlite"
+
+    def answered():
+        if not cache.exists():
+            return 0
+        import sqlite3
+
+        with sqlite3.connect(cache) as db:
+            return db.execute("SELECT count(*) FROM answers").fetchone()[0]
+
+    deadline = time.time() + 300
+    while answered() < 5 and time.time() < deadline and killed.poll() is None:
+        time.sleep(0.2)
+    killed.kill()  # SIGKILL: no clean-up code runs
+    killed.wait()
+    done_before = answered()
+    assert 5 <= done_before < 16 and not (tmp_path / "run.spacy").exists()
+
+    run_cli(*args)
+    resumed = srsly.read_json(tmp_path / "run.summary.json")
+    assert resumed["llm_calls"] == {"cached": done_before, "asked": 16 - done_before}
+    run_cli("label", notes, tmp_path / "fresh.spacy", "--limit", 16)  # a run never interrupted
+    assert [(d.text, d.cats) for d in read_docbin(tmp_path / "run.spacy")] == [
+        (d.text, d.cats) for d in read_docbin(tmp_path / "fresh.spacy")]
+
+
 def test_generate_three_sentences(tmp_path):
     run_cli(
         "generate", tmp_path / "bronze.spacy", "--labels", "COGNITIVE_IMPAIRMENT", "--per-label", 3,

@@ -66,6 +66,7 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     assert srsly.read_json(project / "metrics/llm_test.json")["n"] == 30
     data = srsly.read_json(project / "metrics/data.json")
     assert data["datasets"]["bronze"]["in_gold_test"] == 0 and data["bronze_agreement"]["all"]["checked"] > 0
+    assert srsly.read_json(project / "metrics/privacy.json")["datasets"]["bronze_filtered"]["identifiers"]["sentences"] == 0
     report = (project / "reports/README.md").read_text()
     assert "## Regimes" in report and (project / "reports/per_label_f1.png").stat().st_size > 10_000
     assert (project / "packages/en_ad_signs-0.1.0/dist/en_ad_signs-0.1.0-py3-none-any.whl").exists()

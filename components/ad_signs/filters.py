@@ -3,6 +3,8 @@
 - `length`: too short or too long to be one note sentence (a generated "sentence" of 60 words
   is several sentences, or text that ran on until the token limit);
 - `language`: letters outside the Latin script (a small model drifting into another language);
+- `identifiers`: a name, date, phone or record number, address, e-mail (`ad_signs.privacy`):
+  bronze must hold no patient details, not even invented ones;
 - `duplicates`: the same or nearly the same sentence as an earlier kept one, or as any gold
   sentence (near: Jaccard similarity of word trigrams);
 - `definition`: a sentence that restates the guideline (most of its word trigrams come from a
@@ -21,7 +23,7 @@ from spacy.tokens import Doc
 
 from .taxonomy import Taxonomy
 
-FILTERS = ("length", "language", "duplicates", "definition", "roundtrip")
+FILTERS = ("length", "language", "identifiers", "duplicates", "definition", "roundtrip")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 
 
@@ -121,6 +123,8 @@ def filter_docs(
         raise ValueError(f"Unknown filters {sorted(unknown)}; choose from {', '.join(FILTERS)}.")
     if "roundtrip" in settings.enabled and relabelled is None:
         raise ValueError("The roundtrip filter needs the relabelled sentences (or leave 'roundtrip' out).")
+    from .privacy import PLACEHOLDER, scan_identifiers  # privacy uses this module's `words`
+
     enabled = set(settings.enabled)
     near = NearDuplicateIndex(settings.near_duplicate)
     for text in gold_texts:
@@ -136,6 +140,7 @@ def filter_docs(
         checks = {
             "length": lambda: settings.min_tokens <= len(tokens) <= settings.max_tokens,
             "language": lambda: non_latin_share(doc.text) <= settings.max_non_latin,
+            "identifiers": lambda: all(f.kind == PLACEHOLDER for f in scan_identifiers(doc.text)),
             "duplicates": lambda: key not in exact and not near.match(doc.text),
             "definition": lambda: not grams or len(grams & guideline) / len(grams) < settings.definition_overlap,
             "roundtrip": lambda: bool(_roundtrip_agrees(doc, relabelled or {})),
