@@ -5,7 +5,7 @@ binary view, the amount curve, the LLM as a classifier, and the data analysis.
     python scripts/report.py metrics reports
 """
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import matplotlib
 
@@ -100,10 +100,31 @@ def plot_lengths(data: Dict, path: Path) -> None:
     plt.close(fig)
 
 
+def findings(model: Path, notes: Path, n: int, output: Path) -> List[str]:
+    """The trained pipeline on the first `n` sample notes: displaCy page + a Markdown table."""
+    import spacy
+    from spacy import displacy
+
+    from ad_signs.readers import read_records
+
+    nlp = spacy.load(model)
+    docs = [nlp(record.text) for record, _ in zip(read_records(notes), range(n))]
+    key = nlp.get_pipe("ad_signs").spans_key
+    page = displacy.render(docs, style="span", page=True, options={"spans_key": key})
+    (output / "findings.html").write_text(page, encoding="utf8")
+    rows = [[i + 1, span.text.replace("|", "/").replace("\n", " "), span.label_, f"{score:.2f}"]
+            for i, doc in enumerate(docs) for span, score in zip(doc.spans[key], doc.spans[key].attrs["scores"])]
+    return [f"The packaged regime on the first {n} sample notes: [findings.html](findings.html) (displaCy).", "",
+            table(["note", "sentence", "label", "score"], rows), ""]
+
+
 def main(
     metrics: Path = typer.Argument(Path("metrics"), help="Folder with experiment/summary.json, data.json, llm_test.json"),
     output: Path = typer.Argument(Path("reports"), help="Folder for README.md and the PNG plots"),
     rare_below: int = typer.Option(15, help="A label with fewer gold train sentences than this is 'rare'"),
+    model: Optional[Path] = typer.Option(None, help="A trained pipeline to show on sample notes"),
+    notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the findings example"),
+    n_notes: int = typer.Option(3, help="How many notes to show"),
 ):
     experiment = srsly.read_json(metrics / "experiment" / "summary.json")
     data = srsly.read_json(metrics / "data.json")
@@ -214,6 +235,8 @@ def main(
               "Identifiers: names, dates, phone and record numbers, addresses, e-mails (`ad_signs.privacy`); "
               "placeholders are MIMIC-style `[** **]` de-identification marks. Silver is cut from the notes, so "
               "it is compared with gold only.", ""]
+    if model:
+        lines += ["## Findings on whole notes", ""] + findings(model, notes, n_notes, output)
     (output / "README.md").write_text("\n".join(lines), encoding="utf8")
     msg.good(f"{output / 'README.md'} and 4 plots")
 
