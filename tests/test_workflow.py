@@ -22,7 +22,7 @@ CI_SCALE = {
     "max_epochs": "5",
     "llm_eval_sentences": "30",
 }
-PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components"]
+PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts"]
 
 pytestmark = pytest.mark.slow
 
