@@ -62,3 +62,16 @@ def test_pipe_in_two_processes_gives_the_same_findings():
     one = [(d.cats, [(s.text, s.label_) for s in d.spans["ad_signs"]]) for d in nlp.pipe(notes, batch_size=4)]
     two = [(d.cats, [(s.text, s.label_) for s in d.spans["ad_signs"]]) for d in nlp.pipe(notes, batch_size=4, n_process=2)]
     assert two == one and len(one) == len(notes)
+
+
+def test_notes_of_any_size_and_language():
+    config = spacy.util.load_config(ROOT / "configs/train_cnn.cfg")
+    assert spacy.util.load_model_from_config(config, auto_fill=True).max_length == 10_000_000  # [nlp.after_creation]
+    nlp = trained_nlp(extra_pipes=["clinical_sentencizer"])
+    nlp.max_length = 10_000_000
+    huge = (NOTE + "\n") * (1_000_000 // len(NOTE) + 1)
+    doc = nlp(huge)
+    assert len(doc.text) > 1_000_000
+    assert len(doc.spans["ad_signs"]) == len(nlp(NOTE).spans["ad_signs"]) * (1_000_000 // len(NOTE) + 1)
+    foreign = nlp("Le patient est confus et désorienté. 患者は物忘れがひどい。\x00\ufffd")
+    assert set(foreign.cats) == set(load_taxonomy().labels) and len(list(foreign.sents)) >= 1

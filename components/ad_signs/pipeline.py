@@ -11,6 +11,7 @@ used as they are; otherwise the clinical splitter of `ad_signs.sentences` sets t
 from typing import Callable, Iterable, List, Optional, Tuple
 
 from spacy.language import Language
+from spacy.util import registry
 from spacy.pipeline.textcat_multilabel import DEFAULT_MULTI_TEXTCAT_MODEL, MultiLabel_TextCategorizer
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.vocab import Vocab
@@ -19,6 +20,19 @@ from thinc.api import Model
 from .sentences import ClinicalSentencizer
 
 DEFAULT_SPANS_KEY = "ad_signs"
+
+
+@registry.callbacks("ad_signs.max_length.v1")
+def make_max_length(max_length: int) -> Callable[[Language], Language]:
+    """`[nlp.after_creation]`: let long notes through. spaCy refuses texts over 1,000,000
+    characters by default to protect the memory of a parser or NER; this pipeline has neither,
+    and its memory grows linearly with the text."""
+
+    def set_max_length(nlp: Language) -> Language:
+        nlp.max_length = max_length
+        return nlp
+
+    return set_max_length
 
 
 @Language.factory(
@@ -78,9 +92,20 @@ class SentenceFindings(MultiLabel_TextCategorizer):
                 trimmed.append(doc[words[0] : words[-1] + 1])
         return trimmed
 
+    @staticmethod
+    def _sentence_docs(doc: Doc, sentences: List[Span]) -> List[Doc]:
+        """Each sentence as its own Doc (what the classifier was trained on). The doc's array is
+        made once: `Span.as_doc()` alone would make it again for every sentence."""
+        if not sentences:
+            return []
+        array_head = doc._get_array_attrs()
+        array = doc.to_array(array_head)
+        return [sent.as_doc(array_head=array_head, array=array) for sent in sentences]
+
     def predict(self, docs: Iterable[Doc]) -> Tuple[List[List[Span]], object]:
+        docs = list(docs)
         sentences = [self._sentences(doc) for doc in docs]
-        flat = [sent.as_doc() for sents in sentences for sent in sents]
+        flat = [sent for doc, sents in zip(docs, sentences) for sent in self._sentence_docs(doc, sents)]
         scores = super().predict(flat) if flat else self.model.ops.alloc2f(0, len(self.labels))
         return sentences, scores
 

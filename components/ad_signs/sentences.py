@@ -11,6 +11,8 @@ Rules, in order:
 import re
 from typing import List, Tuple
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -26,14 +28,17 @@ HEADING_LINE = re.compile(r"^\s*(?:[A-Z][A-Za-z /&()-]{1,40}:|[A-Z][A-Z /&()-]{2
 HEADING_INLINE = re.compile(r"^\s*[A-Z][A-Za-z /&()-]{1,40}:\s")
 SENT_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9\[])")
 WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z./]*)$")
+LIST_NUMBER = re.compile(r"(?:^|\n)[ \t]*\d{1,3}$")
+LOOK_BACK = 40  # characters before a '.' that decide whether it ends a sentence (keeps splitting linear)
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
     """True if the '.' at `dot` closes an abbreviation, an initial or a number."""
-    line_start = text.rfind("\n", 0, dot) + 1
-    if text[line_start:dot].strip().isdigit():  # "1." opening a list item
+    start = max(0, dot - LOOK_BACK)
+    number = LIST_NUMBER.search(text, start, dot)
+    if number and (start == 0 or text[number.start()] == "\n"):  # "1." opening a list item
         return True
-    match = WORD_BEFORE.search(text, 0, dot)
+    match = WORD_BEFORE.search(text, start, dot)
     if match is None:
         return dot > 0 and text[dot - 1].isdigit() and dot + 1 < len(text) and text[dot + 1].isdigit()
     word = match.group(1).lower().rstrip(".")
@@ -101,7 +106,9 @@ class ClinicalSentencizer:
     def __call__(self, doc: Doc) -> Doc:
         if not self.overwrite and doc.has_annotation("SENT_START"):
             return doc
+        if not len(doc):
+            return doc
         starts = {start for start, _ in split_sentences(doc.text)}
-        for i, token in enumerate(doc):
-            token.is_sent_start = i == 0 or token.idx in starts
-        return doc
+        # One array for the whole doc: setting token.is_sent_start one by one is quadratic.
+        values = numpy.array([1 if i == 0 or token.idx in starts else -1 for i, token in enumerate(doc)], dtype="int64")
+        return doc.from_array([SENT_START], values.astype("uint64").reshape(-1, 1))  # -1 wraps, as in to_array
