@@ -77,3 +77,12 @@ def test_bad_inputs_say_what_to_fix(tmp_path):
         list(read_records(tmp_path / "x.parquet"))
     with pytest.raises(InputError, match="not found"):
         list(read_records(tmp_path / "missing.jsonl"))
+
+
+def test_non_utf8_bytes_are_replaced_not_fatal(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("Pt était confus; épouse inquiète.\n".encode("latin-1"))
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "Pt \xe9tait confus."}\n')
+    (tmp_path / "latin1.csv").write_bytes(b"TEXT\nPt \xe9tait confus.\n")
+    for name in ("latin1.txt", "latin1.jsonl", "latin1.csv"):
+        (record,) = read_records(tmp_path / name)
+        assert record.text.startswith("Pt \ufffdtait confus"), name
