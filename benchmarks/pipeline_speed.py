@@ -1,0 +1,102 @@
+"""The trained pipeline on whole notes: throughput with 1 and 2 processes against the floor of any
+spaCy pipeline on this text (the bare tokenizer + the same clinical sentence splitter), all in
+one run on the same notes; then, each in a fresh process, load time and peak memory (RSS).
+
+    python benchmarks/pipeline_speed.py training/gold_silver_bronze/seed0/model-best --sentences 20000 \
+        --wheel packages/en_ad_signs-0.1.0/dist/en_ad_signs-0.1.0-py3-none-any.whl
+Writes benchmarks/results/pipeline_speed.json. With --wheel, memory and load time are measured
+where users run the pipeline: a fresh virtual environment with only spaCy and the wheels (here
+thinc would import PyTorch, ~400 MB, because the transformer config installs it).
+"""
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Optional
+
+import spacy
+import srsly
+import typer
+from wasabi import msg
+
+from ad_signs.readers import read_records
+from ad_signs.sentences import split_sentences
+
+# Run in a fresh interpreter: peak RSS of loading MODEL and annotating a few notes.
+# (Peak RSS from /proc: getrusage's ru_maxrss can carry the parent's peak over fork + exec.)
+MEMORY_PROBE = """
+import json, re, sys, time
+started = time.perf_counter()
+import spacy
+nlp = spacy.load(sys.argv[1]) if sys.argv[1] != "-" else spacy.blank("en")
+loaded = time.perf_counter() - started
+for doc in nlp.pipe(json.loads(sys.argv[2])):
+    pass
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+print(json.dumps({"load_seconds": loaded, "peak_rss_mb": peak_kb / 1024}))
+"""
+
+
+def throughput(nlp, notes, n_process: int, batch_size: int) -> dict:
+    started = time.perf_counter()
+    sentences = words = 0
+    for doc in nlp.pipe(notes, n_process=n_process, batch_size=batch_size):
+        sentences += sum(1 for _ in doc.sents)
+        words += sum(not t.is_space for t in doc)
+    seconds = time.perf_counter() - started
+    return {"n_process": n_process, "seconds": seconds, "sentences": sentences, "words": words,
+            "sentences_per_second": sentences / seconds, "words_per_second": words / seconds}
+
+
+def main(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or an installed package"),
+    notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes, repeated to the size asked"),
+    sentences: int = typer.Option(20000, help="About how many sentences to run"),
+    batch_size: int = typer.Option(64),
+    wheel: Optional[Path] = typer.Option(None, help="en_ad_signs wheel: measure memory in a fresh venv with it"),
+    out: Path = typer.Option(Path("benchmarks/results/pipeline_speed.json")),
+):
+    texts = [r.text for r in read_records(notes)]
+    per_note = sum(len(split_sentences(t)) for t in texts) / len(texts)
+    corpus = list(islice(cycle(texts), int(sentences / per_note) + 1))
+    bare = spacy.blank("en")
+    bare.add_pipe("clinical_sentencizer")
+    nlp = spacy.load(model)
+    nlp.max_length = bare.max_length = max(len(t) for t in corpus) + 1
+    runs = {
+        "bare tokenizer + splitter, 1 process": throughput(bare, corpus, 1, batch_size),
+        "pipeline, 1 process": throughput(nlp, corpus, 1, batch_size),
+        "pipeline, 2 processes": throughput(nlp, corpus, 2, batch_size),
+    }
+    floor = runs["bare tokenizer + splitter, 1 process"]["sentences_per_second"]
+    for run in runs.values():
+        run["share_of_bare"] = run["sentences_per_second"] / floor
+    python, target = sys.executable, model
+    if wheel:
+        env = Path(tempfile.mkdtemp()) / "venv"
+        venv.create(env, with_pip=True)
+        python, target = str(env / "bin" / "python"), "en_ad_signs"
+        subprocess.run([python, "-m", "pip", "install", "-q", "--find-links", str(wheel.parent.parent.parent), str(wheel)],
+                       check=True)
+    probe_notes = json.dumps(texts[:20])
+    memory = {name: json.loads(subprocess.run([python, "-c", MEMORY_PROBE, name_or_path, probe_notes],
+                                              capture_output=True, text=True, check=True).stdout)
+              for name, name_or_path in (("spaCy alone (blank en)", "-"), ("pipeline", target))}
+    result = {"model": model, "notes": len(corpus), "runs": runs, "memory": memory,
+              "memory_measured_in": "fresh venv with spaCy and the wheels" if wheel else "this environment"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(out, result)
+    msg.table([(name, r["sentences"], f"{r['sentences_per_second']:.0f}", f"{r['words_per_second']:.0f}",
+                f"{r['share_of_bare']:.2f}") for name, r in runs.items()],
+              header=("run", "sentences", "sentences/s", "words/s", "share of bare"), divider=True)
+    msg.table([(name, f"{m['load_seconds']:.2f}", f"{m['peak_rss_mb']:.0f}") for name, m in memory.items()],
+              header=("fresh process", "load s", "peak RSS MB"), divider=True)
+    msg.good(f"-> {out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
