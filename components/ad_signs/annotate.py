@@ -1,0 +1,114 @@
+"""Annotate many notes with a trained pipeline: one row per finding (note, sentence, label, score).
+
+- On one machine: `nlp.pipe` with `n_process` workers, notes streamed from any input
+  `read_records` knows (JSONL, CSV, .gz, Parquet, .txt), rows streamed to JSONL or Parquet.
+- On a cluster: Dask. Each partition of the notes table is annotated on a worker that loads the
+  pipeline once; the findings are written as a Parquet dataset (one file per partition).
+"""
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .readers import InputError, Record
+
+COLUMNS = ["note_id", "sentence", "start", "end", "text", "label", "score"]
+BATCH_ROWS = 50_000  # rows per Parquet row group
+
+
+def finding_rows(doc: Doc, note_id: str, spans_key: str) -> List[Dict]:
+    """One row per (sentence, label) finding; `sentence` numbers the note's sentences from 0."""
+    group = doc.spans[spans_key]
+    sentence_index = {sent.start: i for i, sent in enumerate(doc.sents)} if len(group) else {}
+    return [{"note_id": note_id, "sentence": sentence_index[span.sent.start], "start": span.start_char,
+             "end": span.end_char, "text": span.text, "label": span.label_, "score": score}
+            for span, score in zip(group, group.attrs["scores"])]
+
+
+def annotate_records(nlp: Language, records: Iterable[Record], n_process: int = 1, batch_size: int = 64) -> Iterator[Dict]:
+    spans_key = nlp.get_pipe("ad_signs").spans_key
+    pairs = ((record.text, record.id) for record in records)
+    for doc, note_id in nlp.pipe(pairs, as_tuples=True, n_process=n_process, batch_size=batch_size):
+        yield from finding_rows(doc, note_id, spans_key)
+
+
+def write_rows(rows: Iterable[Dict], path: Path) -> int:
+    """Stream rows to .jsonl or .parquet; returns how many were written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".jsonl":
+        import json
+
+        n = 0
+        with path.open("w", encoding="utf8") as f:
+            for n, row in enumerate(rows, 1):
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return n
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("note_id", pa.string()), ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
+                            ("text", pa.string()), ("label", pa.string()), ("score", pa.float32())])
+        n, batch = 0, []
+        with pq.ParquetWriter(path, schema) as writer:
+            for row in rows:
+                batch.append(row)
+                if len(batch) == BATCH_ROWS:
+                    writer.write_table(pa.Table.from_pylist(batch, schema))
+                    n, batch = n + len(batch), []
+            writer.write_table(pa.Table.from_pylist(batch, schema))
+        return n + len(batch)
+    raise InputError(f"{path}: write findings to .jsonl or .parquet.")
+
+
+@lru_cache(maxsize=2)
+def _load(model: str) -> Language:
+    import spacy
+
+    return spacy.load(model)
+
+
+def annotate_frame(frame, model: str, text_field: str, id_field: Optional[str]):
+    """A pandas DataFrame of notes -> a DataFrame of findings (what each Dask task runs)."""
+    import pandas as pd
+
+    nlp = _load(model)
+    ids = frame[id_field].astype(str) if id_field else frame.index.astype(str)
+    records = [Record(i, text if isinstance(text, str) else "") for i, text in zip(ids, frame[text_field])]
+    rows = list(annotate_records(nlp, records))
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    return out.astype({"note_id": "string", "sentence": "int32", "start": "int64", "end": "int64",
+                       "text": "string", "label": "string", "score": "float32"})
+
+
+def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: str, id_field: Optional[str],
+                       scheduler: str = "local", blocksize: str = "64MB") -> int:
+    """Annotate a notes table with Dask; `scheduler` is a `tcp://host:8786` address or 'local'
+    (a LocalCluster of this machine's cores). Writes a Parquet dataset; returns the row count."""
+    import dask.dataframe as dd
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    suffix = "".join(input_path.suffixes[-2:]) if input_path.suffix == ".gz" else input_path.suffix
+    if suffix in (".csv", ".csv.gz"):
+        notes = dd.read_csv(input_path, blocksize=None if suffix == ".csv.gz" else blocksize, dtype=str)
+    elif suffix in (".jsonl", ".jsonl.gz"):
+        notes = dd.read_json(input_path, lines=True, blocksize=None if suffix == ".jsonl.gz" else blocksize)
+    elif suffix == ".parquet" or input_path.is_dir():
+        notes = dd.read_parquet(input_path)
+    else:
+        raise InputError(f"{input_path}: Dask reads .csv, .jsonl (also .gz) or Parquet.")
+    if text_field not in notes.columns:
+        raise InputError(f"{input_path}: no text column '{text_field}'. Available: {', '.join(notes.columns)}.")
+    meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                         zip(COLUMNS, ["string", "int32", "int64", "int64", "string", "string", "float32"])})
+    cluster = LocalCluster(processes=True, threads_per_worker=1) if scheduler == "local" else None
+    with Client(cluster or scheduler):
+        findings = notes.map_partitions(annotate_frame, model, text_field, id_field, meta=meta)
+        findings.to_parquet(output, write_index=False)
+        count = len(dd.read_parquet(output))
+    if cluster:
+        cluster.close()
+    return count
