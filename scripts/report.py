@@ -39,52 +39,48 @@ def curve_points(experiment: Dict) -> List[tuple]:
     return sorted(points, key=lambda p: p[0])
 
 
-def plot_per_label(experiment: Dict, rare: List[str], path: Path) -> None:
-    labels, regimes = experiment["labels"], experiment["regimes"]
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.8 / len(MAIN_REGIMES)
-    for i, regime in enumerate(MAIN_REGIMES):
-        values = [regimes[regime]["per_label"][label]["f"] for label in labels]
-        ax.bar([x + i * width for x in range(len(labels))], values, width, label=NAMES[regime])
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))])
-    ax.set_xticklabels([f"{label}{' *' if label in rare else ''}" for label in labels], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("F1 on gold test (mean over seeds)")
-    ax.set_title("Per-label F1 by training regime (* rare in gold train)")
-    ax.legend(fontsize=7, ncol=3)
+def save(fig, ax, title: str, ylabel: str, path: Path, legend_columns: int = 1) -> None:
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, ncol=legend_columns)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def grouped_bars(series: Dict[str, List[float]], ticks: List[str], title: str, ylabel: str, path: Path,
+                 legend_columns: int = 1) -> None:
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar([x + i * width for x in range(len(ticks))], values, width, label=name)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(ticks))])
+    ax.set_xticklabels(ticks, rotation=30, ha="right", fontsize=8)
+    save(fig, ax, title, ylabel, path, legend_columns)
+
+
+def plot_per_label(experiment: Dict, rare: List[str], path: Path) -> None:
+    labels, regimes = experiment["labels"], experiment["regimes"]
+    series = {NAMES[r]: [regimes[r]["per_label"][label]["f"] for label in labels] for r in MAIN_REGIMES}
+    grouped_bars(series, [f"{label}{' *' if label in rare else ''}" for label in labels],
+                 "Per-label F1 by training regime (* rare in gold train)", "F1 on gold test (mean over seeds)", path, 3)
+
+
+def plot_labels(data: Dict, path: Path) -> None:
+    datasets = data["datasets"]
+    labels = list(next(iter(datasets.values()))["labels"])
+    series = {f"{name} ({s['sentences']})": [s["labels"][label] / s["sentences"] for label in labels]
+              for name, s in datasets.items()}
+    grouped_bars(series, labels, "Label distribution per dataset", "share of sentences", path)
 
 
 def plot_curve(experiment: Dict, path: Path) -> None:
     points = curve_points(experiment)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.errorbar([p[0] for p in points], [p[1]["mean"] for p in points], yerr=[p[1]["std"] for p in points],
-                marker="o", capsize=4)
+                marker="o", capsize=4, label="gold + silver + bronze")
     ax.set_xlabel("% of silver and bronze added to gold")
-    ax.set_ylabel("macro F1 on gold test")
-    ax.set_title("How much synthetic data helps")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_labels(data: Dict, path: Path) -> None:
-    datasets = data["datasets"]
-    labels = list(next(iter(datasets.values()))["labels"])
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.8 / len(datasets)
-    for i, (name, stats) in enumerate(datasets.items()):
-        share = [stats["labels"][label] / stats["sentences"] for label in labels]
-        ax.bar([x + i * width for x in range(len(labels))], share, width, label=f"{name} ({stats['sentences']})")
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))])
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("share of sentences")
-    ax.set_title("Label distribution per dataset")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, ax, "How much synthetic data helps", "macro F1 on gold test", path)
 
 
 def plot_lengths(data: Dict, path: Path) -> None:
@@ -92,12 +88,7 @@ def plot_lengths(data: Dict, path: Path) -> None:
     for name, stats in data["datasets"].items():
         ax.hist(stats["lengths"], bins=range(0, 80, 3), histtype="step", density=True, label=name)
     ax.set_xlabel("tokens per sentence")
-    ax.set_ylabel("density")
-    ax.set_title("Sentence length")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, ax, "Sentence length", "density", path)
 
 
 def findings(model: Path, notes: Path, n: int, output: Path) -> List[str]:
