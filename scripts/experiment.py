@@ -51,8 +51,9 @@ def fingerprint(*parts) -> str:
 
 
 def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed: int) -> Dict[str, tuple]:
-    """One training DocBin per regime (and per curve amount) under `out`: {name: (path, stamp)},
-    the stamp naming the regime's inputs (a DocBin's bytes vary from one process to the next)."""
+    """One training DocBin per regime (and per curve amount) under `out`: {name: (path, stamp,
+    size)}, the stamp naming the regime's inputs (a DocBin's bytes vary from one process to the
+    next)."""
     out.mkdir(parents=True, exist_ok=True)
     vocab = spacy.blank("en").vocab
     docs = {name: list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab)) for name, path in sources.items()}
@@ -70,7 +71,7 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
         stamps[name] = fingerprint(stamps["gold_silver_bronze"], amount, seed)
     paths = {}
     for name, regime_docs in regimes.items():
-        paths[name] = (out / f"{name}.spacy", stamps[name])
+        paths[name] = (out / f"{name}.spacy", stamps[name], len(regime_docs))
         DocBin(docs=regime_docs, store_user_data=True).to_disk(paths[name][0])
     return paths
 
@@ -165,7 +166,7 @@ def main(
     with ThreadPoolExecutor(jobs) as pool, tqdm(total=len(plan), desc="training runs", unit="run") as bar:
         def run(item):
             name, s = item
-            path, stamp = regimes[name]
+            path, stamp, _ = regimes[name]
             model = train(config, path, stamp, corpus / "dev.spacy", training / name / f"seed{s}", s, max_epochs)
             bar.update(1)
             return item, model
@@ -178,12 +179,12 @@ def main(
     (output / "runs").mkdir(parents=True, exist_ok=True)
     for (name, s), model in tqdm(models.items(), desc="evaluating", unit="run"):
         scores = evaluate_pipeline(spacy.load(model), test_docs)
-        scores.update({"regime": name, "seed": s, "train_docs": len(DocBin().from_disk(regimes[name][0]))})
+        scores.update({"regime": name, "seed": s, "train_docs": regimes[name][2]})
         srsly.write_json(output / "runs" / f"{name}-seed{s}.json", scores)
         runs[name].append(scores)
     summary = summarize(runs, gold, labels, bootstrap, seed)
     for name, stats in summary.items():
-        stats["train_docs"] = runs[name][0]["train_docs"]
+        stats["train_docs"] = regimes[name][2]
     srsly.write_json(output / "summary.json", {"labels": labels, "seeds": seeds, "amounts": amount_list,
                                                "config": str(config), "max_epochs": max_epochs, "regimes": summary})
     rows = [(name, s["train_docs"], f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",
