@@ -130,6 +130,7 @@ def summarize(runs: Dict[str, List[Dict]], gold: np.ndarray, labels: List[str], 
         for key in ("micro_f", "macro_f"):
             values = [r[key] for r in regime_runs]
             stats[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
+        stats["sentences_per_second"] = float(np.mean([r["sentences_per_second"] for r in regime_runs]))
         binary = [r["binary"]["f"] for r in regime_runs]
         stats["binary_f"] = {"mean": float(np.mean(binary)), "std": float(np.std(binary)), "runs": binary}
         stats["per_label"] = {label: {m: float(np.mean([r["per_label"][label][m] for r in regime_runs]))

@@ -116,6 +116,8 @@ def main(
     model: Optional[Path] = typer.Option(None, help="A trained pipeline to show on sample notes"),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the findings example"),
     n_notes: int = typer.Option(3, help="How many notes to show"),
+    llm_summary: Optional[Path] = typer.Option(None, help="Run summary of the LLM labeling the test split (its speed)"),
+    package_regime: str = typer.Option("gold_silver_bronze", help="The regime that is packaged"),
 ):
     experiment = srsly.read_json(metrics / "experiment" / "summary.json")
     data = srsly.read_json(metrics / "data.json")
@@ -157,6 +159,16 @@ def main(
                        f"{llm['per_label'][label]['f']:.2f}"] for label in labels]
     binary_rows = [[NAMES[r], *[f"{regimes[r]['binary_f']['mean']:.3f}"]] for r in MAIN_REGIMES]
     binary_rows.append(["LLM few-shot", f"{llm['binary']['f']:.3f} (P {llm['binary']['p']:.2f}, R {llm['binary']['r']:.2f})"])
+    speed_lines = []
+    if llm_summary:
+        packaged = regimes[package_regime]
+        llm_rate = 1 / srsly.read_json(llm_summary)["seconds_per_item"]
+        speed_lines = ["## Why train a classifier", "",
+                  table(["on the gold test sentences", "sentences per second", "macro F1", "binary F1"],
+                        [[f"trained classifier ({NAMES.get(package_regime, package_regime)}, 1 process)",
+                          f"{packaged['sentences_per_second']:.0f}", pm(packaged["macro_f"]), pm(packaged["binary_f"])],
+                         ["the local LLM, few-shot", f"{llm_rate:.2f}", f"{llm['macro_f']:.3f}", f"{llm['binary']['f']:.3f}"]]),
+                  "", f"The classifier is {packaged['sentences_per_second'] / llm_rate:,.0f} times faster.", ""]
     stats = data["datasets"]
     data_rows = [[name, s["sentences"], f"{s['labels_per_sentence']:.2f}", f"{s['labels']['(none)'] / s['sentences']:.0%}",
                   f"{s['tokens_mean']:.1f}", s["vocabulary"], f"{s['distinct_1']:.2f}", f"{s['distinct_2']:.2f}",
@@ -187,6 +199,7 @@ def main(
         "",
         table(["regime", "binary F1"], binary_rows),
         "",
+        *speed_lines,
         "## How much synthetic data",
         "",
         table(["% of silver + bronze", "macro F1"], [[a, pm(s)] for a, s in curve_points(experiment)]),
