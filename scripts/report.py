@@ -116,7 +116,7 @@ def main(
     model: Optional[Path] = typer.Option(None, help="A trained pipeline to show on sample notes"),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the findings example"),
     n_notes: int = typer.Option(3, help="How many notes to show"),
-    llm_summary: Optional[Path] = typer.Option(None, help="Run summary of the LLM labeling the test split (its speed)"),
+    llm_summary: Optional[Path] = typer.Option(None, help="Run summary of the LLM labeling gold sentences (its speed)"),
     package_regime: str = typer.Option("gold_silver_bronze", help="The regime that is packaged"),
 ):
     experiment = srsly.read_json(metrics / "experiment" / "summary.json")
@@ -169,6 +169,7 @@ def main(
                              [[f"trained classifier ({NAMES.get(package_regime, package_regime)}, 1 process)",
                                f"{packaged['sentences_per_second']:.0f}", pm(packaged["macro_f"]), pm(packaged["binary_f"])],
                               ["the local LLM, few-shot", f"{llm_rate:.2f}", f"{llm['macro_f']:.3f}", f"{llm['binary']['f']:.3f}"]]),
+                       f"The LLM's speed is that of its run over {llm_run['items']} gold sentences ({llm_summary.name}).",
                        "", f"The classifier is {packaged['sentences_per_second'] / llm_rate:,.0f} times faster.", ""]
     stats = data["datasets"]
     data_rows = [[name, s["sentences"], f"{s['labels_per_sentence']:.2f}", f"{s['labels']['(none)'] / s['sentences']:.0%}",
