@@ -60,8 +60,8 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     assert silver["items"] == 40 and silver["docs"] == 40 - silver["rejects"]
     assert bronze["items"] == 9 and bronze["docs"] >= 9 * 5 * 0.8  # 9 prompts of 5 sentences; a reject is allowed
     summary = srsly.read_json(project / "metrics/experiment/summary.json")
-    assert set(summary["regimes"]) == {"gold", "silver", "bronze", "gold_silver", "gold_bronze",
-                                       "gold_silver_bronze", "gold_silver_bronze_50pct"}
+    assert set(summary["regimes"]) == {"gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze",
+                                       "gold_bronze_unfiltered", "gold_silver_bronze_50pct"}
     assert all(0 <= r["macro_f"]["mean"] <= 1 for r in summary["regimes"].values())
     assert srsly.read_json(project / "metrics/llm_test.json")["n"] == 30
     data = srsly.read_json(project / "metrics/data.json")
