@@ -13,12 +13,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import spacy
 import srsly
 import typer
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from wasabi import msg
 
+from ad_signs.corpus import read_docs
 from ad_signs.metrics import label_set
 from ad_signs.taxonomy import load_taxonomy
 
@@ -85,15 +85,11 @@ def main(
     llm_dev: Optional[Path] = typer.Option(None, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
     bronze_relabel: Optional[Path] = typer.Option(None, help="Bronze labelled again by the data-to-label LLM"),
 ):
-    vocab = spacy.blank("en").vocab
     labels = load_taxonomy().labels
-
-    def read(path: Path) -> List[Doc]:
-        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
 
     paths = {**{name: corpus / f"{stem}.spacy" for name, stem in GOLD.items()}, "silver": silver, "bronze": bronze}
     paths.update({path.stem.replace("_", " "): path for path in filtered})
-    docs = {name: read(path) for name, path in paths.items()}
+    docs = {name: read_docs(path) for name, path in paths.items()}
     test_texts = {normalize(doc.text) for doc in docs["gold test"]}
     stats = {name: describe(d, test_texts, labels) for name, d in docs.items()}
     stats["gold test"]["in_gold_test"] = None  # itself
@@ -106,7 +102,7 @@ def main(
     result["filters"] = {path.stem: srsly.read_json(path.with_suffix(".filter.json"))
                          for path in filtered if path.with_suffix(".filter.json").exists()}
     if bronze_relabel:
-        result["bronze_agreement"] = bronze_agreement(docs["bronze"], read(bronze_relabel))
+        result["bronze_agreement"] = bronze_agreement(docs["bronze"], read_docs(bronze_relabel))
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, result)
     rows = [(name, s["sentences"], f"{s['tokens_mean']:.1f}", s["vocabulary"], f"{s['distinct_2']:.2f}",

@@ -29,6 +29,7 @@ from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from ad_signs.corpus import read_docs
 from ad_signs.metrics import evaluate_pipeline, label_set
 from ad_signs.taxonomy import load_taxonomy
 
@@ -55,8 +56,7 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     size)}, the stamp naming the regime's inputs (a DocBin's bytes vary from one process to the
     next)."""
     out.mkdir(parents=True, exist_ok=True)
-    vocab = spacy.blank("en").vocab
-    docs = {name: list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab)) for name, path in sources.items()}
+    docs = {name: read_docs(path) for name, path in sources.items()}
     recipes = {**REGIMES, **({"gold_bronze_unfiltered": ["train", "bronze_unfiltered"]} if "bronze_unfiltered" in docs else {})}
     regimes = {name: [doc for part in parts for doc in docs[part]] for name, parts in recipes.items()}
     stamps = {name: fingerprint(*[sources[part] for part in parts]) for name, parts in recipes.items()}
@@ -174,7 +174,7 @@ def main(
         models = dict(pool.map(run, plan))
 
     labels = load_taxonomy().labels
-    test_docs = list(DocBin().from_disk(corpus / "test.spacy").get_docs(spacy.blank("en").vocab))
+    test_docs = read_docs(corpus / "test.spacy")
     gold = np.array([[label in label_set(doc) for label in labels] for doc in test_docs])
     runs: Dict[str, List[Dict]] = {name: [] for name in regimes}
     (output / "runs").mkdir(parents=True, exist_ok=True)

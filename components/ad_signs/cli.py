@@ -164,10 +164,10 @@ def filter_(
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
     disagrees with (roundtrip). Writes OUTPUT and OUTPUT.filter.json with the counts."""
-    import spacy
     import srsly
     from spacy.tokens import DocBin
 
+    from .corpus import read_docs
     from .filters import FilterSettings, filter_docs
     from .metrics import label_set
     from .taxonomy import load_taxonomy
@@ -178,16 +178,11 @@ def filter_(
             msg.fail(f"{path}: not an existing .spacy DocBin.", exits=1)
     if "roundtrip" in enabled and relabel is None:
         msg.fail("The roundtrip filter needs --relabel (the sentences labelled again), or leave it out of --filters.", exits=1)
-    vocab = spacy.blank("en").vocab
-
-    def read(path: Path):
-        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
-
-    relabelled = {doc.text: label_set(doc) for doc in read(relabel)} if relabel else None
+    relabelled = {doc.text: label_set(doc) for doc in read_docs(relabel)} if relabel else None
     settings = FilterSettings(enabled=enabled, min_tokens=min_tokens, max_tokens=max_tokens, near_duplicate=near_duplicate)
     try:
-        kept, report = filter_docs(read(input_path), load_taxonomy(), settings,
-                                   [doc.text for path in gold for doc in read(path)], relabelled)
+        kept, report = filter_docs(read_docs(input_path), load_taxonomy(), settings,
+                                   [doc.text for path in gold for doc in read_docs(path)], relabelled)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     output.parent.mkdir(parents=True, exist_ok=True)

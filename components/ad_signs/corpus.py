@@ -4,8 +4,9 @@ Every doc carries every label of the taxonomy in `doc.cats` (1.0 or 0.0): textca
 treats a missing label as unknown, so dev and test docs must be complete.
 """
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, List, Union
 
+import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
@@ -35,3 +36,8 @@ def write_gold(nlp: Language, path: Union[str, Path], output: Union[str, Path], 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(output)
     return len(docbin)
+
+
+def read_docs(path: Union[str, Path]) -> List[Doc]:
+    """The docs of a DocBin, with their cats and user data (e.g. a generated sentence's source)."""
+    return list(DocBin(store_user_data=True).from_disk(path).get_docs(spacy.blank("en").vocab))
