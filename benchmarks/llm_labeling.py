@@ -3,16 +3,22 @@
     python benchmarks/llm_labeling.py assets/gold/dev.jsonl --shots few --limit 155
 Prints per-label P/R/F1, micro/macro/binary F1 and seconds per sentence (median, mean), and
 writes them to benchmarks/results/llm_labeling_<shots>_<split>.json.
+`--sentences-per-prompt N` (N > 1) asks for N sentences in one prompt (benchmarks/prompts/
+label_many.jinja, one answer line per sentence, choice decoding) instead of one per prompt.
 """
 import statistics
 import time
 from pathlib import Path
 from typing import Optional
 
+import jinja2.sandbox
 import srsly
 import typer
 from wasabi import msg
 
+MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"
+
+from ad_signs.llm.label_task import AnswerError, parse_label_answer
 from ad_signs.llm.run import chat_model, load_llm
 from ad_signs.metrics import format_table, score_label_sets
 
@@ -27,6 +33,7 @@ def main(
     template: Optional[Path] = typer.Option(None, help="Prompt template (default: the config's)"),
     stop_bias: Optional[float] = typer.Option(None, help="Choice decoding's stop bias (default: the config's)"),
     choice_decoding: bool = typer.Option(True, help="Fast label-set decoding (else grammar-constrained sampling)"),
+    sentences_per_prompt: int = typer.Option(1, help="Sentences asked in one prompt"),
     out: Optional[Path] = typer.Option(None),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
@@ -47,14 +54,26 @@ def main(
     labels = nlp.get_pipe("llm").task.labels
     nlp(nlp.make_doc("Warm-up: the shared prompt prefix is evaluated once."))
     gold_sets, pred_sets, seconds, rejects = [], [], [], 0
-    for row in rows:
-        started = time.perf_counter()
-        doc = nlp(row["text"])
-        seconds.append(time.perf_counter() - started)
-        if "llm_reject" in doc.user_data:
-            rejects += 1
-        gold_sets.append(set(row["labels"]))
-        pred_sets.append({label for label, score in doc.cats.items() if score >= 0.5})
+    if sentences_per_prompt == 1:
+        for row in rows:
+            started = time.perf_counter()
+            doc = nlp(row["text"])
+            seconds.append(time.perf_counter() - started)
+            if "llm_reject" in doc.user_data:
+                rejects += 1
+            gold_sets.append(set(row["labels"]))
+            pred_sets.append({label for label, score in doc.cats.items() if score >= 0.5})
+    else:
+        for group, answers, took in ask_several(nlp, rows, sentences_per_prompt):
+            for row, answer in zip(group, answers):
+                try:
+                    predicted = set(parse_label_answer(answer, labels))
+                except AnswerError:
+                    rejects += 1
+                    predicted = set()  # counted as a reject above; scored as no label
+                gold_sets.append(set(row["labels"]))
+                pred_sets.append(predicted)
+                seconds.append(took / len(group))
     scores = score_label_sets(gold_sets, pred_sets, labels)
     result = {
         "gold": str(gold),
@@ -65,6 +84,7 @@ def main(
         "decoding": chat_model(nlp).identity.get("decoding"),
         "model": chat_model(nlp).identity.get("model"),
         "sentences": len(rows),
+        "sentences_per_prompt": sentences_per_prompt,
         "rejects": rejects,
         "seconds_per_sentence_median": statistics.median(seconds),
         "seconds_per_sentence_mean": statistics.mean(seconds),
@@ -73,9 +93,26 @@ def main(
     msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
     msg.info(f"{len(rows)} sentences, {rejects} rejects, median {result['seconds_per_sentence_median']:.2f} s/sentence "
              f"(mean {result['seconds_per_sentence_mean']:.2f}), prefix reuse {'on' if reuse_prefix else 'off'}")
-    out = out or Path("benchmarks/results") / f"llm_labeling_{shots}shot_{gold.stem}.json"
+    several = f"_{sentences_per_prompt}per_prompt" if sentences_per_prompt > 1 else ""
+    out = out or Path("benchmarks/results") / f"llm_labeling_{shots}shot_{gold.stem}{several}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
+
+
+def ask_several(nlp, rows, n: int):
+    """Yield (rows, answer lines, seconds) for prompts of `n` sentences each (the last may be shorter)."""
+    task, model = nlp.get_pipe("llm").task, chat_model(nlp)
+    if model.choice_decoder is None:
+        raise typer.BadParameter("several sentences per prompt needs the choice decoder (llama.cpp, temperature 0)")
+    template = jinja2.sandbox.SandboxedEnvironment().from_string(MANY_TEMPLATE.read_text(encoding="utf8"))
+    for i in range(0, len(rows), n):
+        group = rows[i : i + n]
+        prompt = template.render(texts=[row["text"] for row in group], definitions=task.taxonomy.definitions,
+                                 negative_rules=task.taxonomy.negative_rules, examples=task.examples)
+        messages = [{"role": "system", "content": model.system_prompt}, {"role": "user", "content": prompt}]
+        started = time.perf_counter()
+        answer = model.choice_decoder(messages, n_answers=len(group))
+        yield group, answer.split("\n"), time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Optional
 import spacy
 import srsly
 import typer
+from spacy.attrs import IS_SPACE, SENT_START
 from wasabi import msg
 
 from ad_signs.readers import read_records
@@ -45,8 +46,9 @@ def throughput(nlp, notes, n_process: int, batch_size: int) -> dict:
     started = time.perf_counter()
     sentences = words = 0
     for doc in nlp.pipe(notes, n_process=n_process, batch_size=batch_size):
-        sentences += sum(1 for _ in doc.sents)
-        words += sum(not t.is_space for t in doc)
+        starts, spaces = doc.to_array([SENT_START, IS_SPACE]).T  # counted without a Python loop per token
+        sentences += int((starts == 1).sum())
+        words += int((spaces == 0).sum())
     seconds = time.perf_counter() - started
     return {"n_process": n_process, "seconds": seconds, "sentences": sentences, "words": words,
             "sentences_per_second": sentences / seconds, "words_per_second": words / seconds}

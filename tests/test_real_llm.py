@@ -156,3 +156,17 @@ def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
         fast = parse_label_answer(model.choice_decoder(messages), LABELS)
         slow = model.llm.create_chat_completion(messages=messages, grammar=model.grammar, temperature=0, max_tokens=64)
         assert fast == parse_label_answer(slow["choices"][0]["message"]["content"], LABELS)
+
+
+def test_choice_decoding_answers_several_sentences_in_one_prompt():
+    """`n_answers`: one valid label set per line, as many lines as sentences (benchmarks/llm_labeling.py)."""
+    from ad_signs.llm.label_task import parse_label_answer
+
+    nlp = load_llm(ROOT / "configs/llm_label.cfg", {"components.llm.model.cache_path": None,
+                                                     "components.llm.task.examples": None})
+    model = nlp.get_pipe("llm")._model
+    prompt = "Label each sentence.\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(SENTENCES, 1))
+    answer = model.choice_decoder([{"role": "user", "content": prompt}], n_answers=len(SENTENCES))
+    lines = answer.split("\n")
+    assert len(lines) == len(SENTENCES)
+    assert all(isinstance(parse_label_answer(line, LABELS), list) for line in lines)

@@ -10,6 +10,8 @@ used as they are; otherwise the clinical splitter of `ad_signs.sentences` sets t
 """
 from typing import Callable, Iterable, List, Optional, Tuple
 
+import numpy
+from spacy.attrs import IS_SPACE, LEMMA, MORPH, NORM, ORTH, POS, SENT_START, SPACY, TAG
 from spacy.language import Language
 from spacy.util import registry
 from spacy.pipeline.textcat_multilabel import DEFAULT_MULTI_TEXTCAT_MODEL, MultiLabel_TextCategorizer
@@ -20,6 +22,7 @@ from thinc.api import Model
 from .sentences import ClinicalSentencizer
 
 DEFAULT_SPANS_KEY = "ad_signs"
+SENTENCE_ATTRS = [NORM, LEMMA, TAG, POS, MORPH]  # copied from the note to each sentence Doc
 
 
 @registry.callbacks("ad_signs.max_length.v1")
@@ -79,30 +82,37 @@ class SentenceFindings(MultiLabel_TextCategorizer):
     def from_bytes(self, bytes_data, *, exclude=tuple()) -> "SentenceFindings":
         return self._keep_settings(super().from_bytes, bytes_data, exclude=exclude)
 
-    def _sentences(self, doc: Doc) -> List[Span]:
-        """The note's sentences, without the whitespace tokens (line breaks) at their edges."""
+    def _sentences(self, doc: Doc) -> List[Tuple[int, int]]:
+        """The note's sentences as token (start, end), without the whitespace tokens (line
+        breaks) at their edges."""
         if not len(doc):
             return []
         if not doc.has_annotation("SENT_START"):
             self._splitter(doc)
-        trimmed = []
-        for sent in doc.sents:
-            words = [t.i for t in sent if not t.is_space]
-            if words:
-                trimmed.append(doc[words[0] : words[-1] + 1])
-        return trimmed
+        starts, spaces = doc.to_array([SENT_START, IS_SPACE]).T
+        words = numpy.flatnonzero(spaces == 0)
+        if not len(words):
+            return []
+        # Sentence number of each word: how many sentence starts are at or before it.
+        sentence_of = numpy.cumsum(starts.astype("int64") == 1)[words]
+        last = numpy.flatnonzero(numpy.diff(sentence_of, append=-1))  # last word of each sentence
+        first = numpy.concatenate(([0], last[:-1] + 1))
+        return list(zip(words[first].tolist(), (words[last] + 1).tolist()))
 
     @staticmethod
-    def _sentence_docs(doc: Doc, sentences: List[Span]) -> List[Doc]:
-        """Each sentence as its own Doc (what the classifier was trained on). The doc's array is
-        made once: `Span.as_doc()` alone would make it again for every sentence."""
+    def _sentence_docs(doc: Doc, sentences: List[Tuple[int, int]]) -> List[Doc]:
+        """Each sentence as its own Doc, what the classifier was trained on: the words, spaces
+        and the token attributes a classifier can read (`SENTENCE_ATTRS`); not the parse or
+        the entities. Built from one array of the note (`Span.as_doc()` costs ~4x more)."""
         if not sentences:
             return []
-        array_head = doc._get_array_attrs()
-        array = doc.to_array(array_head)
-        return [sent.as_doc(array_head=array_head, array=array) for sent in sentences]
+        array = doc.to_array([ORTH, SPACY, *SENTENCE_ATTRS])
+        words = [doc.vocab.strings[orth] for orth in array[:, 0].tolist()]
+        spaces = array[:, 1].astype(bool).tolist()
+        return [Doc(doc.vocab, words=words[start:end], spaces=spaces[start:end])
+                .from_array(SENTENCE_ATTRS, array[start:end, 2:]) for start, end in sentences]
 
-    def predict(self, docs: Iterable[Doc]) -> Tuple[List[List[Span]], object]:
+    def predict(self, docs: Iterable[Doc]) -> Tuple[List[List[Tuple[int, int]]], object]:
         docs = list(docs)
         sentences = [self._sentences(doc) for doc in docs]
         flat = [sent for doc, sents in zip(docs, sentences) for sent in self._sentence_docs(doc, sents)]
@@ -121,7 +131,7 @@ class SentenceFindings(MultiLabel_TextCategorizer):
             for sent, sent_scores in zip(sents, doc_scores):
                 for label, score in zip(self.labels, sent_scores):
                     if score >= threshold:
-                        group.append(Span(doc, sent.start, sent.end, label=label))
+                        group.append(Span(doc, *sent, label=label))
                         span_scores.append(float(score))
             group.attrs["scores"] = span_scores
             doc.spans[self.spans_key] = group

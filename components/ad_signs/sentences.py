@@ -12,7 +12,7 @@ import re
 from typing import List, Tuple
 
 import numpy
-from spacy.attrs import SENT_START
+from spacy.attrs import IDX, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -108,7 +108,8 @@ class ClinicalSentencizer:
             return doc
         if not len(doc):
             return doc
-        starts = {start for start, _ in split_sentences(doc.text)}
-        # One array for the whole doc: setting token.is_sent_start one by one is quadratic.
-        values = numpy.array([1 if i == 0 or token.idx in starts else -1 for i, token in enumerate(doc)], dtype="int64")
+        starts = numpy.array([start for start, _ in split_sentences(doc.text)], dtype="uint64")
+        # Whole-doc arrays: setting token.is_sent_start one by one is quadratic.
+        values = numpy.where(numpy.isin(doc.to_array(IDX), starts), 1, -1).astype("int64")
+        values[0] = 1
         return doc.from_array([SENT_START], values.astype("uint64").reshape(-1, 1))  # -1 wraps, as in to_array

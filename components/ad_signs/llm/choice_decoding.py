@@ -102,16 +102,23 @@ class ChoiceDecoder:
         self._pending.extend(sequence[position:])
         return choice
 
-    def __call__(self, messages: List[Dict[str, str]]) -> str:
+    def __call__(self, messages: List[Dict[str, str]], n_answers: int = 1) -> str:
+        """The answer to the prompt in `messages`; with `n_answers` > 1 (several sentences in one
+        prompt), that many label sets, one JSON object per line."""
         self._pending = []
         self._feed(self.prompt_tokens(messages) + self.opening)
-        chosen: List[str] = []
-        while True:
-            table = self.further if chosen else self.first
-            options = {label: seq for label, seq in table.items() if label not in chosen}
-            choice = self._choose(options)
-            if choice is END:
-                break
-            chosen.append(choice)
+        answers = []
+        for i in range(n_answers):
+            if i:  # the previous answer's closing tokens are pending: continue on a new line
+                self._pending.extend(self._tokens("\n") + self.opening)
+            chosen: List[str] = []
+            while True:
+                table = self.further if chosen else self.first
+                options = {label: seq for label, seq in table.items() if label not in chosen}
+                choice = self._choose(options)
+                if choice is END:
+                    break
+                chosen.append(choice)
+            answers.append('{"%s": [%s]}' % (self.key, ", ".join(f'"{label}"' for label in chosen)))
         self._pending = []  # the closing tokens are never needed as context
-        return '{"%s": [%s]}' % (self.key, ", ".join(f'"{label}"' for label in chosen))
+        return "\n".join(answers)
