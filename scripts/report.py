@@ -109,6 +109,35 @@ def findings(model: Path, notes: Path, n: int, output: Path) -> List[str]:
             table(["note", "sentence", "label", "score"], rows), ""]
 
 
+def benchmark_lines(folder: Path) -> List[str]:
+    """The `benchmark` step's results: pipeline speed and memory, LLM labeling settings, cost."""
+    if not (folder / "pipeline_speed.json").exists():
+        return []
+    speed, llm, cost = (srsly.read_json(folder / f"{name}.json") for name in ("pipeline_speed", "llm_speed", "cost_estimate"))
+    lines = ["## Speed and scale (`weasel run benchmark`)", "",
+             f"The packaged pipeline on {speed['notes']} notes (the sample notes, repeated), in one run against the floor of any spaCy "
+             "pipeline on this text (the bare tokenizer + the same sentence splitter):", "",
+             table(["run", "sentences", "sentences/s", "words/s", "share of bare"],
+                   [[name, r["sentences"], f"{r['sentences_per_second']:,.0f}", f"{r['words_per_second']:,.0f}",
+                     f"{r['share_of_bare']:.2f}"] for name, r in speed["runs"].items()]), "",
+             table([f"fresh process ({speed['memory_measured_in']})", "load s", "peak RSS MB"],
+                   [[name, f"{m['load_seconds']:.2f}", f"{m['peak_rss_mb']:.0f}"] for name, m in speed["memory"].items()]), "",
+             f"LLM labeling settings on the same {llm['runs']['1 per prompt, prefix reuse']['sentences']} gold dev "
+             f"sentences ({llm['model']}, {llm['decoding']} decoding):", "",
+             table(["setting", "sentences", "s/sentence", "time vs default", "rejects", "macro F1", "binary F1"],
+                   [[name, r["sentences"], f"{r['seconds_per_sentence']:.2f}", f"{r['time_vs_default']:.2f}x", r["rejects"],
+                     f"{r['macro_f']:.3f}", f"{r['binary_f']:.3f}"] for name, r in llm["runs"].items()]), "",
+             f"Labeling MIMIC-III: {cost['notes']:,} notes × {cost['sentences_per_note']:.1f} sentences per note "
+             f"(counted on {cost['sentences_per_note_from']}; these short authored notes undercount real ones: "
+             f"pass `--notes NOTEEVENTS.csv` to count on MIMIC) = {cost['sentences']:,.0f} sentences:", "",
+             table(["who labels", "sentences/s", "per", "unit-hours", "days on 100 units", "USD (assumed prices)"],
+                   [[name, f"{r['sentences_per_second']:,.2f}", r["unit"], f"{r['hours']:,.0f}",
+                     f"{r['days_on_100_units']:,.2f}", f"{r['cost_usd']:,.2f}"] for name, r in cost["estimates"].items()]), "",
+             "Assumed, not measured: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in cost["assumed"].items())
+             + " (parameters of `benchmarks/cost_estimate.py`).", ""]
+    return lines
+
+
 def main(
     metrics: Path = typer.Argument(Path("metrics"), help="Folder with experiment/summary.json, data.json, llm_test.json"),
     output: Path = typer.Argument(Path("reports"), help="Folder for README.md and the PNG plots"),
@@ -241,6 +270,7 @@ def main(
               "Identifiers: names, dates, phone and record numbers, addresses, e-mails (`ad_signs.privacy`); "
               "placeholders are MIMIC-style `[** **]` de-identification marks. Silver is cut from the notes, so "
               "it is compared with gold only.", ""]
+    lines += benchmark_lines(metrics / "benchmarks")
     if model:
         lines += ["## Findings on whole notes", ""] + findings(model, notes, n_notes, output)
     (output / "README.md").write_text("\n".join(lines), encoding="utf8")

@@ -21,8 +21,11 @@ CI_SCALE = {
     "amounts": "50",
     "max_epochs": "5",
     "llm_eval_sentences": "30",
+    "bench_sentences": "2000",
+    "bench_llm_sentences": "4",
+    "bench_no_reuse_sentences": "1",
 }
-PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts"]
+PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts", "benchmarks"]
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +71,14 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     assert data["datasets"]["bronze"]["in_gold_test"] == 0 and data["bronze_agreement"]["all"]["checked"] > 0
     assert srsly.read_json(project / "metrics/privacy.json")["datasets"]["bronze_filtered"]["identifiers"]["sentences"] == 0
     report = (project / "reports/README.md").read_text()
+    speed = srsly.read_json(project / "metrics/benchmarks/pipeline_speed.json")
+    assert speed["memory_measured_in"].startswith("fresh venv") and speed["runs"]["pipeline, 1 process"]["sentences"] > 0
+    llm_speed = srsly.read_json(project / "metrics/benchmarks/llm_speed.json")["runs"]
+    assert llm_speed["5 per prompt, prefix reuse"]["sentences"] == 4 and llm_speed["5 per prompt, prefix reuse"]["rejects"] == 0
+    assert "## Speed and scale" in report and "Labeling MIMIC-III" in report
     assert "## Regimes" in report and (project / "reports/per_label_f1.png").stat().st_size > 10_000
     assert (project / "packages/en_ad_signs-0.1.0/dist/en_ad_signs-0.1.0-py3-none-any.whl").exists()
 
     again = weasel("all", cwd=project)
-    for step in ("corpus", "silver", "bronze", "bronze_check", "llm_test", "experiment", "report", "package"):
+    for step in ("corpus", "silver", "bronze", "bronze_check", "llm_test", "experiment", "package", "benchmark", "report"):
         assert f"Skipping '{step}': nothing changed" in again, again
