@@ -198,7 +198,7 @@ def main(
                              [[f"trained classifier ({NAMES.get(package_regime, package_regime)}, 1 process)",
                                f"{packaged['sentences_per_second']:.0f}", pm(packaged["macro_f"]), pm(packaged["binary_f"])],
                               ["the local LLM, few-shot", f"{llm_rate:.2f}", f"{llm['macro_f']:.3f}", f"{llm['binary']['f']:.3f}"]]),
-                       f"The LLM's speed is that of its run over {llm_run['items']} gold sentences ({llm_summary.name}).",
+                       f"The LLM's speed is that of its `llm_test` run over {llm_run['items']} of these gold test sentences ({llm_summary.name}).",
                        "", f"The classifier is {packaged['sentences_per_second'] / llm_rate:,.0f} times faster.", ""]
     stats = data["datasets"]
     data_rows = [[name, s["sentences"], f"{s['labels_per_sentence']:.2f}", f"{s['labels']['(none)'] / s['sentences']:.0%}",
