@@ -38,6 +38,16 @@ def main():
         if (RESULTS / name).exists():
             print(f"\nPer label, {title}:\n")
             print("\n".join(per_label_rows(name)))
+    if (RESULTS / "cnn_width.json").exists():
+        c = srsly.read_json(RESULTS / "cnn_width.json")
+        print(f"\n### CNN sizes (`benchmarks/cnn_width.py`), trained on {c['train']}, {c['seeds']} seeds\n")
+        print(f"Picked by dev macro F1 (the test split is not used); throughput against the bare tokenizer + "
+              f"splitter ({c['bare_sentences_per_second']:,.0f} sentences/s) in the same run.\n")
+        print("| variant | width | depth | maxout pieces | dev macro F1 (mean) | per seed | sentences/s | share of bare |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, r in c["variants"].items():
+            print(f"| {name} | {r['width']} | {r['depth']} | {r['maxout_pieces']} | {r['dev_macro_f_mean']:.3f} | "
+                  f"{' '.join(f'{f:.3f}' for f in r['dev_macro_f'])} | {r['sentences_per_second']:,.0f} | {r['share_of_bare']:.2f} |")
     if (RESULTS / "llm_generation.json").exists():
         g = srsly.read_json(RESULTS / "llm_generation.json")
         print("\n### LLM generation (`benchmarks/llm_generation.py`)\n")
