@@ -1,0 +1,25 @@
+"""The benchmark scripts' arithmetic on small made-up inputs (their real runs are `weasel run benchmark`)."""
+import subprocess
+import sys
+
+import pytest
+import srsly
+
+from conftest import ROOT, write_jsonl
+
+
+def test_cost_estimate_from_measured_rates(tmp_path):
+    srsly.write_json(tmp_path / "llm.json", {"runs": {"1 per prompt, prefix reuse": {"seconds_per_sentence": 0.5}}})
+    srsly.write_json(tmp_path / "pipe.json", {"runs": {"pipeline, 1 process": {"sentences_per_second": 1000.0}}})
+    write_jsonl(tmp_path / "notes.jsonl", [{"text": "Pt confused. Wife reports memory loss. BP 120/80."}] * 3)
+    out = tmp_path / "cost.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/cost_estimate.py"), "--llm-speed", str(tmp_path / "llm.json"),
+                    "--pipeline-speed", str(tmp_path / "pipe.json"), "--notes", str(tmp_path / "notes.jsonl"),
+                    "--total-notes", "1200", "--gpu-sentences-per-second", "20", "--gpu-price-per-hour", "2",
+                    "--out", str(out)], check=True, capture_output=True)
+    cost = srsly.read_json(out)
+    assert cost["sentences_per_note"] == 3 and cost["sentences"] == 3600
+    cpu, gpu, pipeline = cost["estimates"].values()
+    assert cpu["hours"] == pytest.approx(3600 * 0.5 / 3600)  # 1 hour at 2 sentences/s
+    assert gpu["hours"] == pytest.approx(3600 / 20 / 3600) and gpu["cost_usd"] == pytest.approx(gpu["hours"] * 2)
+    assert pipeline["hours"] == pytest.approx(3600 / 1000 / 3600)
