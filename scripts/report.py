@@ -109,8 +109,9 @@ def findings(model: Path, notes: Path, n: int, output: Path) -> List[str]:
             table(["note", "sentence", "label", "score"], rows), ""]
 
 
-def benchmark_lines(folder: Path) -> List[str]:
-    """The `benchmark` step's results: pipeline speed and memory, LLM labeling settings, cost."""
+def benchmark_lines(folder: Path, generation: Optional[Path] = None) -> List[str]:
+    """The `benchmark` step's results: pipeline speed and memory, LLM labeling settings, cost;
+    and the generation rate of this run's bronze step."""
     if not (folder / "pipeline_speed.json").exists():
         return []
     speed, llm, cost = (srsly.read_json(folder / f"{name}.json") for name in ("pipeline_speed", "llm_speed", "cost_estimate"))
@@ -126,15 +127,20 @@ def benchmark_lines(folder: Path) -> List[str]:
              f"sentences ({llm['model']}, {llm['decoding']} decoding):", "",
              table(["setting", "sentences", "s/sentence", "time vs default", "rejects", "macro F1", "binary F1"],
                    [[name, r["sentences"], f"{r['seconds_per_sentence']:.2f}", f"{r['time_vs_default']:.2f}x", r["rejects"],
-                     f"{r['macro_f']:.3f}", f"{r['binary_f']:.3f}"] for name, r in llm["runs"].items()]), "",
-             f"Labeling MIMIC-III: {cost['notes']:,} notes × {cost['sentences_per_note']:.1f} sentences per note "
-             f"(counted on {cost['sentences_per_note_from']}; these short authored notes undercount real ones: "
-             f"pass `--notes NOTEEVENTS.csv` to count on MIMIC) = {cost['sentences']:,.0f} sentences:", "",
-             table(["who labels", "sentences/s", "per", "unit-hours", "days on 100 units", "USD (assumed prices)"],
-                   [[name, f"{r['sentences_per_second']:,.2f}", r["unit"], f"{r['hours']:,.0f}",
-                     f"{r['days_on_100_units']:,.2f}", f"{r['cost_usd']:,.2f}"] for name, r in cost["estimates"].items()]), "",
-             "Assumed, not measured: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in cost["assumed"].items())
-             + " (parameters of `benchmarks/cost_estimate.py`).", ""]
+                     f"{r['macro_f']:.3f}", f"{r['binary_f']:.3f}"] for name, r in llm["runs"].items()]), ""]
+    bronze = srsly.read_json(generation) if generation and generation.exists() else {}
+    if bronze.get("llm_calls", {}).get("asked"):  # a rerun answered from the cache measures no speed
+        lines += [f"Generation (label-to-data, this run's `bronze` step): {bronze['docs']} sentences from {bronze['items']} "
+                  f"prompts in {bronze['seconds']:.0f} s, **{bronze['docs'] / bronze['seconds'] * 60:.1f} sentences per "
+                  f"minute** ({bronze['rejects']} answers rejected).", ""]
+    lines += [f"Labeling MIMIC-III: {cost['notes']:,} notes × {cost['sentences_per_note']:.1f} sentences per note "
+              f"(counted on {cost['sentences_per_note_from']}; these short authored notes undercount real ones: "
+              f"pass `--notes NOTEEVENTS.csv` to count on MIMIC) = {cost['sentences']:,.0f} sentences:", "",
+              table(["who labels", "sentences/s", "per", "unit-hours", "days on 100 units", "USD (assumed prices)"],
+                    [[name, f"{r['sentences_per_second']:,.2f}", r["unit"], f"{r['hours']:,.0f}",
+                      f"{r['days_on_100_units']:,.2f}", f"{r['cost_usd']:,.2f}"] for name, r in cost["estimates"].items()]), "",
+              "Assumed, not measured: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in cost["assumed"].items())
+              + " (parameters of `benchmarks/cost_estimate.py`).", ""]
     return lines
 
 
@@ -147,6 +153,7 @@ def main(
     n_notes: int = typer.Option(3, help="How many notes to show"),
     llm_summary: Optional[Path] = typer.Option(None, help="Run summary of the LLM labeling gold sentences (its speed)"),
     package_regime: str = typer.Option("gold_silver_bronze", help="The regime that is packaged"),
+    generation_summary: Optional[Path] = typer.Option(None, help="Run summary of the bronze step (generation speed)"),
 ):
     experiment = srsly.read_json(metrics / "experiment" / "summary.json")
     data = srsly.read_json(metrics / "data.json")
@@ -270,7 +277,7 @@ def main(
               "Identifiers: names, dates, phone and record numbers, addresses, e-mails (`ad_signs.privacy`); "
               "placeholders are MIMIC-style `[** **]` de-identification marks. Silver is cut from the notes, so "
               "it is compared with gold only.", ""]
-    lines += benchmark_lines(metrics / "benchmarks")
+    lines += benchmark_lines(metrics / "benchmarks", generation_summary)
     if model:
         lines += ["## Findings on whole notes", ""] + findings(model, notes, n_notes, output)
     (output / "README.md").write_text("\n".join(lines), encoding="utf8")
