@@ -204,7 +204,7 @@ def main(
                        table(["on the gold test sentences", "sentences per second", "macro F1", "binary F1"],
                              [[f"trained classifier ({NAMES.get(package_regime, package_regime)}, 1 process)",
                                f"{packaged['sentences_per_second']:.0f}", pm(packaged["macro_f"]), pm(packaged["binary_f"])],
-                              ["the local LLM, few-shot", f"{llm_rate:.2f}", f"{llm['macro_f']:.3f}", f"{llm['binary']['f']:.3f}"]]),
+                              ["the local LLM, few-shot", f"{llm_rate:.2f}", f"{llm['macro_f']:.3f}", f"{llm['binary']['f']:.3f}"]]), "",
                        f"The LLM's speed is that of its `llm_test` run over {llm_run['items']} of these gold test sentences ({llm_summary.name}).",
                        "", f"The classifier is {packaged['sentences_per_second'] / llm_rate:,.0f} times faster.", ""]
     stats = data["datasets"]
