@@ -4,7 +4,8 @@ the same without prefix reuse, and several sentences per prompt. Seconds per sen
 ratio to the default and F1 on the sentences each setting labelled.
 
     python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 10 --no-reuse-sentences 10
-Writes benchmarks/results/llm_speed.json. Dev only: never used on test.
+Writes benchmarks/results/llm_speed.json. Dev only: never used on test. With an endpoint config
+(configs/llm_endpoint.cfg) only the default setting runs: the others are the local decoder's.
 """
 import statistics
 from pathlib import Path
@@ -34,9 +35,13 @@ def main(
     settings = [("1 per prompt, prefix reuse", rows, 1, True),
                 ("1 per prompt, no prefix reuse", rows[:no_reuse_sentences], 1, False)]
     settings += [(f"{n} per prompt, prefix reuse", rows, n, True) for n in several]
+    decoder = getattr(model, "choice_decoder", None)
+    if decoder is None:  # an endpoint: prefix reuse and several per prompt are settings of the local decoder
+        settings = settings[:1]
     runs = {}
     for name, subset, per_prompt, reuse in settings:
-        model.choice_decoder.reuse_prefix = reuse
+        if decoder is not None:
+            decoder.reuse_prefix = reuse
         predicted, seconds, rejects = label_rows(nlp, subset, per_prompt)
         scores = score_label_sets([set(r["labels"]) for r in subset], predicted, labels)
         runs[name] = {"sentences": len(subset), "sentences_per_prompt": per_prompt, "prefix_reuse": reuse,
@@ -45,7 +50,8 @@ def main(
                       "seconds_per_sentence_median": statistics.median(seconds),
                       "micro_f": scores["micro_f"], "macro_f": scores["macro_f"], "binary_f": scores["binary"]["f"]}
         msg.info(f"{name}: {runs[name]['seconds_per_sentence']:.2f} s/sentence, macro F1 {scores['macro_f']:.2f}")
-    model.choice_decoder.reuse_prefix = True
+    if decoder is not None:
+        decoder.reuse_prefix = True
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
     for run in runs.values():
         run["time_vs_default"] = run["seconds_per_sentence"] / default
