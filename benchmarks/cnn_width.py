@@ -46,7 +46,7 @@ def main(
     dev_path: Path = typer.Option(Path("corpus/dev.spacy"), "--dev"),
     seeds: int = typer.Option(3),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl")),
-    sentences: int = typer.Option(10000, help="About how many sentences for the speed runs"),
+    n_notes: int = typer.Option(500, help="Notes for the speed runs (the sample notes, repeated)"),
     models: Path = typer.Option(Path("training/cnn_width")),
     out: Path = typer.Option(Path("benchmarks/results/cnn_width.json")),
 ):
@@ -55,7 +55,7 @@ def main(
         dev_f = list(pool.map(lambda job: train(models / job[0] / f"seed{job[1]}", train_path, dev_path, job[1],
                                                 VARIANTS[job[0]]), jobs))
     texts = [r.text for r in read_records(notes)]
-    corpus = list(islice(cycle(texts), sentences // 20))
+    corpus = list(islice(cycle(texts), n_notes))
     bare = spacy.blank("en")
     bare.add_pipe("clinical_sentencizer")
     floor = throughput(bare, corpus, 1, 64)["sentences_per_second"]

@@ -16,11 +16,11 @@ import srsly
 import typer
 from wasabi import msg
 
-MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"
-
 from ad_signs.llm.label_task import AnswerError, parse_label_answer
 from ad_signs.llm.run import chat_model, load_llm
 from ad_signs.metrics import format_table, score_label_sets
+
+MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"
 
 
 def main(

@@ -3,7 +3,7 @@ one sentence per prompt with the KV cache of the shared prompt prefix kept (the 
 the same without prefix reuse, and several sentences per prompt. Seconds per sentence, the
 ratio to the default and F1 on the sentences each setting labelled.
 
-    python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 10 --no-reuse-sentences 10
+    python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --several 10 --no-reuse-sentences 10
 Writes benchmarks/results/llm_speed.json. Dev only: never used on test. With an endpoint config
 (configs/llm_endpoint.cfg) only the default setting runs: the others are the local decoder's.
 """
