@@ -14,7 +14,8 @@ from spacy.tokens import Doc
 
 from .readers import InputError, Record
 
-COLUMNS = ["note_id", "sentence", "start", "end", "text", "label", "score"]
+DTYPES = {"note_id": "string", "sentence": "int32", "start": "int64", "end": "int64",
+          "text": "string", "label": "string", "score": "float32"}  # one finding row (pandas dtypes)
 BATCH_ROWS = 50_000  # rows per Parquet row group
 
 
@@ -78,9 +79,7 @@ def annotate_frame(frame, model: str, text_field: str, id_field: Optional[str]):
     ids = frame[id_field].astype(str) if id_field else frame.index.astype(str)
     records = [Record(i, text if isinstance(text, str) else "") for i, text in zip(ids, frame[text_field])]
     rows = list(annotate_records(nlp, records))
-    out = pd.DataFrame(rows, columns=COLUMNS)
-    return out.astype({"note_id": "string", "sentence": "int32", "start": "int64", "end": "int64",
-                       "text": "string", "label": "string", "score": "float32"})
+    return pd.DataFrame(rows, columns=list(DTYPES)).astype(DTYPES)
 
 
 def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: str, id_field: Optional[str],
@@ -102,13 +101,13 @@ def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: s
         raise InputError(f"{input_path}: Dask reads .csv, .jsonl (also .gz) or Parquet.")
     if text_field not in notes.columns:
         raise InputError(f"{input_path}: no text column '{text_field}'. Available: {', '.join(notes.columns)}.")
-    meta = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                         zip(COLUMNS, ["string", "int32", "int64", "int64", "string", "string", "float32"])})
+    meta = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in DTYPES.items()})
     cluster = LocalCluster(processes=True, threads_per_worker=1) if scheduler == "local" else None
-    with Client(cluster or scheduler):
-        findings = notes.map_partitions(annotate_frame, model, text_field, id_field, meta=meta)
-        findings.to_parquet(output, write_index=False)
-        count = len(dd.read_parquet(output))
-    if cluster:
-        cluster.close()
-    return count
+    try:
+        with Client(cluster or scheduler):
+            findings = notes.map_partitions(annotate_frame, model, text_field, id_field, meta=meta)
+            findings.to_parquet(output, write_index=False)
+            return len(dd.read_parquet(output))
+    finally:
+        if cluster:
+            cluster.close()

@@ -110,6 +110,6 @@ class ClinicalSentencizer:
             return doc
         starts = numpy.array([start for start, _ in split_sentences(doc.text)], dtype="uint64")
         # Whole-doc arrays: setting token.is_sent_start one by one is quadratic.
-        values = numpy.where(numpy.isin(doc.to_array(IDX), starts), 1, -1).astype("int64")
+        values = numpy.where(numpy.isin(doc.to_array(IDX), starts), 1, -1)
         values[0] = 1
         return doc.from_array([SENT_START], values.astype("uint64").reshape(-1, 1))  # -1 wraps, as in to_array
