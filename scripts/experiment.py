@@ -1,25 +1,34 @@
-"""The paper's experiment: train the `ad_signs` classifier on each data regime with several seeds,
-score every run on the gold test split, and test each regime against gold only with a paired
-bootstrap.
+"""The paper's experiment, for several classifier architectures: train the `ad_signs` component on
+each data regime with several seeds, choose its decision thresholds on gold dev, score it on the
+gold test split, and compare regimes and architectures with a bootstrap over test sentences *and*
+seeds.
 
     python scripts/experiment.py corpus training metrics/experiment --silver corpus/silver_filtered.spacy \
-        --bronze corpus/bronze_filtered.spacy --seeds 3 --amounts 25,50
+        --bronze corpus/bronze_filtered.spacy --arch fast=configs/train_fast.cfg --arch cnn=configs/train_cnn.cfg
 
-Regimes: gold, silver, bronze, gold+silver, gold+bronze, gold+silver+bronze, gold + bronze
-before its filters (when given), and for the curve gold + the first A % of (shuffled) silver
-and bronze for each amount A (0 % is gold only, 100 % is gold+silver+bronze). Each run is `python -m spacy train`, two at a time on 2 cores; a run
-whose inputs did not change since it finished is not trained again, so an interrupted
-experiment resumes. Writes one JSON per run (scores and per-sentence predictions) and
-`summary.json` (mean and standard deviation over seeds, bootstrap against gold only).
+Regimes: gold, silver, bronze, gold+silver, gold+bronze, gold+silver+bronze, gold + bronze before
+its filters (when given), and for the curve gold + the first A % of (shuffled) silver and bronze.
+The first architecture (the default) trains every regime; the others train gold only and the
+augmented regime that scored best for the default on dev. Each run is `spacy train` in a process
+forked from this one, two at a time on 2 cores; a frozen encoder encodes every distinct sentence
+once, here, before the fork, and every run reuses it (`ad_signs.encoders.encoding_cache`). A run
+whose inputs did not change since it finished is not trained again, so an interrupted experiment
+resumes. Writes one JSON per run (scores and per-sentence test scores), `summary.json`, and the
+chosen pipelines under `TRAINING/packages/` (the default: the best on dev macro F1 among the
+architectures that reach `--speed-floor` sentences per second; `_trf`: the accurate one's best).
 """
 import hashlib
+import json
+import multiprocessing
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import spacy
@@ -29,8 +38,9 @@ from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from ad_signs.calibration import brier, calibrate, gold_matrix, score_matrix
 from ad_signs.corpus import read_docs
-from ad_signs.metrics import evaluate_pipeline, label_set
+from ad_signs.metrics import score_label_sets
 from ad_signs.taxonomy import load_taxonomy
 
 REGIMES = {
@@ -42,6 +52,18 @@ REGIMES = {
     "gold_silver_bronze": ["train", "silver", "bronze"],
 }
 BASELINE = "gold"
+AUGMENTED = ("gold_silver", "gold_bronze", "gold_silver_bronze")
+PACKAGES = {"default": "en_ad_signs", "accurate": "en_ad_signs_trf"}
+
+# Peak RSS of loading a pipeline and annotating notes, in a fresh interpreter.
+MEMORY_PROBE = """
+import json, re, sys
+import spacy
+nlp = spacy.load(sys.argv[1])
+for doc in nlp.pipe(json.loads(sys.argv[2])):
+    pass
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) / 1024)
+"""
 
 
 def fingerprint(*parts) -> str:
@@ -76,24 +98,69 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     return paths
 
 
-def train(config: Path, train_path: Path, data_stamp: str, dev: Path, output: Path, seed: int, max_epochs: int) -> Path:
-    """Train one run unless a finished run with the same inputs exists; returns its model-best."""
-    stamp = fingerprint(config, data_stamp, dev, seed, max_epochs)
-    done = output / "fingerprint.txt"
-    if done.exists() and done.read_text() == stamp and (output / "model-best").exists():
-        return output / "model-best"
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    command = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),
-               "--paths.train", str(train_path), "--paths.dev", str(dev),
-               "--system.seed", str(seed), "--training.max_epochs", str(max_epochs)]
-    output.mkdir(parents=True, exist_ok=True)
-    with (output / "train.log").open("w") as log:
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"Training failed ({' '.join(command)}); see {output / 'train.log'}")
-    done.write_text(stamp)
-    return output / "model-best"
+# --- one run ---------------------------------------------------------------------------------------
 
+def train_and_score(job: Dict) -> Dict:
+    """Train one run (unless a finished run with the same inputs exists), choose its thresholds on
+    dev, score it on dev and test. Runs in a forked process: `spacy train` logs to its folder."""
+    output = Path(job["output"])
+    done, model = output / "fingerprint.txt", output / "model-best"
+    if not (done.exists() and done.read_text() == job["stamp"] and model.exists()):
+        from spacy.cli.train import train
+
+        output.mkdir(parents=True, exist_ok=True)
+        overrides = {"paths.train": job["train"], "paths.dev": job["dev"], "system.seed": job["seed"]}
+        if job["max_epochs"]:
+            overrides["training.max_epochs"] = job["max_epochs"]
+        with (output / "train.log").open("w") as log:
+            saved = os.dup(1), os.dup(2)
+            os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+            try:
+                train(Path(job["config"]), output, overrides=overrides)
+            finally:
+                os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        calibrate(model, read_docs(job["dev"]))
+        done.write_text(job["stamp"])
+    nlp = spacy.load(model)
+    labels = list(nlp.get_pipe("ad_signs").labels)
+    thresholds = nlp.get_pipe("ad_signs").thresholds
+    result = {key: job[key] for key in ("arch", "regime", "seed", "train_docs")}
+    for split in ("dev", "test"):
+        docs = read_docs(job[split])
+        scores = score_matrix(nlp, docs, labels)
+        gold = gold_matrix(docs, labels)
+        decided = scores >= np.array([thresholds[label] for label in labels])
+        sets = [{label for label, on in zip(labels, row) if on} for row in decided]
+        metrics = score_label_sets([{label for label, on in zip(labels, row) if on} for row in gold], sets, labels)
+        metrics.update(brier=brier(scores, gold), scores=np.round(scores, 4).tolist(), predictions=[sorted(s) for s in sets])
+        result[split] = metrics
+    result["operating_points"] = spacy.util.load_config(model / "config.cfg")["components"]["ad_signs"]["operating_points"]
+    return result
+
+
+def run_all(jobs: List[Dict], processes: int) -> List[Dict]:
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes, maxtasksperchild=None) as pool:
+        return list(tqdm(pool.imap_unordered(train_and_score, jobs), total=len(jobs), desc="training runs", unit="run"))
+
+
+def prepare_encodings(config: Path, texts: Sequence[str]) -> None:
+    """Encode every distinct text once with the config's frozen encoder (if it has one), into the
+    in-memory cache that the forked runs inherit (`encoding_cache()` is active: see main())."""
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(config), auto_fill=True)
+    model = nlp.get_pipe("ad_signs").model
+    if not model.has_ref("encoder"):
+        return
+    encoder = model.get_ref("encoder")
+    encoder.initialize()
+    docs = [nlp.make_doc(text) for text in dict.fromkeys(texts)]
+    started = time.perf_counter()
+    for start in tqdm(range(0, len(docs), 256), desc=f"encoding ({encoder.name})", unit="batch"):
+        encoder.predict(docs[start : start + 256])
+    msg.info(f"{len(docs)} distinct sentences encoded once in {time.perf_counter() - started:.1f} s ({encoder.attrs['encoder_id']})")
+
+
+# --- statistics ------------------------------------------------------------------------------------
 
 def macro_f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Macro F1 over labels for a batch of resamples: arrays (samples, sentences, labels) of 0/1."""
@@ -105,42 +172,96 @@ def macro_f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return f1.mean(axis=1)
 
 
-def paired_bootstrap(gold: np.ndarray, runs_a: List[np.ndarray], runs_b: List[np.ndarray],
-                     samples: int, seed: int) -> Dict[str, float]:
-    """Macro F1 of regime a minus regime b (each averaged over its seeds) on resampled test sets."""
+def _resampled(gold: np.ndarray, runs: List[np.ndarray], idx: np.ndarray, rng) -> np.ndarray:
+    """Macro F1 on each resample of sentences, averaged over a resample (with replacement) of the runs."""
+    picks = rng.integers(0, len(runs), size=(len(idx), len(runs)))
+    per_run = np.stack([macro_f1(gold[idx], run[idx]) for run in runs], axis=1)  # (samples, runs)
+    return np.take_along_axis(per_run, picks, axis=1).mean(axis=1)
+
+
+def bootstrap(gold: np.ndarray, runs_a: List[np.ndarray], runs_b: Optional[List[np.ndarray]], samples: int, seed: int) -> Dict:
+    """Macro F1 of a (or of a minus b), each averaged over its seeds, on test sets resampled by
+    sentence, with the seeds resampled too: the interval holds both sources of variance."""
     rng = np.random.default_rng(seed)
-    diffs = []
+    values = []
     for chunk in np.array_split(np.arange(samples), max(1, samples // 200)):
         idx = rng.integers(0, len(gold), size=(len(chunk), len(gold)))
-        mean_a = np.mean([macro_f1(gold[idx], run[idx]) for run in runs_a], axis=0)
-        mean_b = np.mean([macro_f1(gold[idx], run[idx]) for run in runs_b], axis=0)
-        diffs.append(mean_a - mean_b)
-    diff = np.concatenate(diffs)
-    return {"mean_diff": float(diff.mean()), "ci_low": float(np.percentile(diff, 2.5)),
-            "ci_high": float(np.percentile(diff, 97.5)), "p_not_better": float((diff <= 0).mean())}
+        value = _resampled(gold, runs_a, idx, rng)
+        values.append(value - _resampled(gold, runs_b, idx, rng) if runs_b is not None else value)
+    values = np.concatenate(values)
+    out = {"mean": float(values.mean()), "ci_low": float(np.percentile(values, 2.5)), "ci_high": float(np.percentile(values, 97.5))}
+    if runs_b is not None:
+        out["p_not_better"] = float((values <= 0).mean())
+    return out
 
 
-def summarize(runs: Dict[str, List[Dict]], gold: np.ndarray, labels: List[str], samples: int, seed: int) -> Dict:
+def _mean_std(values: List[float]) -> Dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
+
+
+def summarize_regime(runs: List[Dict], baseline: Optional[List[Dict]], gold: np.ndarray, labels: List[str],
+                     samples: int, seed: int) -> Dict:
     def matrix(run):
-        return np.array([[label in p for label in labels] for p in run["predictions"]])
+        return np.array([[label in p for label in labels] for p in run["test"]["predictions"]])
 
-    summary = {}
-    for regime, regime_runs in runs.items():
-        stats = {}
-        for key in ("micro_f", "macro_f"):
-            values = [r[key] for r in regime_runs]
-            stats[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
-        stats["sentences_per_second"] = float(np.mean([r["sentences_per_second"] for r in regime_runs]))
-        binary = [r["binary"]["f"] for r in regime_runs]
-        stats["binary_f"] = {"mean": float(np.mean(binary)), "std": float(np.std(binary)), "runs": binary}
-        stats["per_label"] = {label: {m: float(np.mean([r["per_label"][label][m] for r in regime_runs]))
-                                      for m in ("p", "r", "f")} | {"support": regime_runs[0]["per_label"][label]["support"]}
-                              for label in labels}
-        if regime != BASELINE:
-            stats["vs_gold"] = paired_bootstrap(gold, [matrix(r) for r in regime_runs],
-                                                [matrix(r) for r in runs[BASELINE]], samples, seed)
-        summary[regime] = stats
-    return summary
+    test = [r["test"] for r in runs]
+    stats = {"train_docs": runs[0]["train_docs"], "seeds": len(runs),
+             "macro_f": _mean_std([t["macro_f"] for t in test]), "micro_f": _mean_std([t["micro_f"] for t in test]),
+             "binary_f": _mean_std([t["binary"]["f"] for t in test]), "brier": _mean_std([t["brier"] for t in test]),
+             "dev_macro_f": _mean_std([r["dev"]["macro_f"] for r in runs]),
+             "binary_p": float(np.mean([t["binary"]["p"] for t in test])), "binary_r": float(np.mean([t["binary"]["r"] for t in test])),
+             "per_label": {label: {m: float(np.mean([t["per_label"][label][m] for t in test])) for m in ("p", "r", "f")}
+                           | {"support": test[0]["per_label"][label]["support"]} for label in labels}}
+    stats["macro_f"]["interval"] = bootstrap(gold, [matrix(r) for r in runs], None, samples, seed)
+    if baseline is not None:
+        stats["vs_gold"] = bootstrap(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
+        stats["vs_gold"]["mean_diff"] = stats["vs_gold"].pop("mean")
+    return stats
+
+
+def measure(model: Path, texts: List[str], notes: List[str]) -> Dict:
+    """Speed on 1 process (no encoding cache), size on disk, and peak RSS in a fresh process."""
+    from spacy.attrs import IS_SPACE
+
+    nlp = spacy.load(model)
+    list(nlp.pipe(texts[:32]))  # warm up (lazy sessions, tokenizers)
+    started = time.perf_counter()
+    docs = list(nlp.pipe(texts, batch_size=256))
+    seconds = time.perf_counter() - started
+    words = sum(int((doc.to_array([IS_SPACE]) == 0).sum()) for doc in docs)
+    probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(model), json.dumps(notes)],
+                           capture_output=True, text=True, check=True)
+    return {"sentences_per_second": len(texts) / seconds, "words_per_second": words / seconds, "sentences": len(texts),
+            "model_mb": sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) / 1e6,
+            "peak_rss_mb": float(probe.stdout.strip().splitlines()[-1])}
+
+
+def choose_packages(architectures: Dict[str, Dict], speed_floor: float, accurate: Optional[str]) -> Dict[str, Dict]:
+    """The default: best mean dev macro F1 among the (architecture, regime) pairs whose
+    architecture reaches the speed floor; `_trf`: the accurate architecture's best on dev."""
+    def best(names):
+        pairs = [(a, r) for a in names for r in architectures[a]["regimes"] if r != "silver" and r != "bronze"]
+        arch, regime = max(pairs, key=lambda p: architectures[p[0]]["regimes"][p[1]]["dev_macro_f"]["mean"])
+        return {"architecture": arch, "regime": regime, "seed": 0,
+                "dev_macro_f": architectures[arch]["regimes"][regime]["dev_macro_f"]["mean"]}
+
+    fast_enough = [a for a, s in architectures.items() if s["speed"]["sentences_per_second"] >= speed_floor]
+    chosen = {PACKAGES["default"]: {**best(fast_enough or list(architectures)), "speed_floor": speed_floor}}
+    if accurate and accurate in architectures:
+        chosen[PACKAGES["accurate"]] = best([accurate])
+    return chosen
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def parse_architectures(values: List[str]) -> Dict[str, Path]:
+    archs = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not Path(path).is_file():
+            raise typer.BadParameter(f"--arch {value!r}: expected NAME=CONFIG with an existing config file, e.g. fast=configs/train_fast.cfg")
+        archs[name] = Path(path)
+    return archs
 
 
 def main(
@@ -149,50 +270,87 @@ def main(
     output: Path = typer.Argument(..., help="Folder for per-run metrics and summary.json"),
     silver: Path = typer.Option(..., help="Silver DocBin"),
     bronze: Path = typer.Option(..., help="Bronze DocBin"),
+    arch: List[str] = typer.Option(..., help="NAME=CONFIG, repeatable; the first is the default architecture (every regime)"),
+    accurate: Optional[str] = typer.Option("accurate", help="The architecture packaged as en_ad_signs_trf"),
     unfiltered_bronze: Optional[Path] = typer.Option(None, help="Bronze before the filters: adds the regime gold_bronze_unfiltered"),
-    config: Path = typer.Option(Path("configs/train_cnn.cfg"), help="Training config"),
-    seeds: int = typer.Option(3, help="Seeds per regime (0, 1, ...)"),
+    seeds: int = typer.Option(3, min=1, help="Seeds per regime (0, 1, ...)"),
     amounts: str = typer.Option("25,50", help="Curve: percentages of silver and bronze added to gold"),
-    max_epochs: int = typer.Option(30, help="Training epochs per run"),
-    jobs: int = typer.Option(2, help="Runs trained at once (one core each)"),
-    bootstrap: int = typer.Option(2000, help="Bootstrap resamples"),
+    max_epochs: int = typer.Option(0, min=0, help="Training epochs per run (0: each config's own)"),
+    jobs: int = typer.Option(2, min=1, help="Runs trained at once (one core each)"),
+    bootstrap_samples: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples"),
+    speed_floor: float = typer.Option(1000.0, help="Sentences/s on 1 process that the packaged default must reach"),
+    notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the memory probe"),
     seed: int = typer.Option(0, help="Seed of the curve's subsampling and of the bootstrap"),
 ):
+    from ad_signs.encoders import encoding_cache
+    from ad_signs.readers import read_records
+
+    archs = parse_architectures(arch)
+    default = next(iter(archs))
     amount_list = [int(a) for a in amounts.split(",") if a.strip()]
     sources = {"train": corpus / "train.spacy", "silver": silver, "bronze": bronze}
     if unfiltered_bronze:
         sources["bronze_unfiltered"] = unfiltered_bronze
     regimes = write_regimes(sources, training / "data", amount_list, seed)
-    plan = [(name, s) for name in regimes for s in range(seeds)]
-    with ThreadPoolExecutor(jobs) as pool, tqdm(total=len(plan), desc="training runs", unit="run") as bar:
-        def run(item):
-            name, s = item
-            path, stamp, _ = regimes[name]
-            model = train(config, path, stamp, corpus / "dev.spacy", training / name / f"seed{s}", s, max_epochs)
-            bar.update(1)
-            return item, model
-        models = dict(pool.map(run, plan))
+    dev, test = corpus / "dev.spacy", corpus / "test.spacy"
+    texts = [doc.text for path in [*sources.values(), dev, test] for doc in read_docs(path)]
+    encoder_files = sorted(Path("encoders").glob("*/build.json"))
+
+    def jobs_for(name: str, regime_names: Sequence[str]) -> List[Dict]:
+        return [{"arch": name, "regime": r, "seed": s, "config": str(archs[name]), "train": str(regimes[r][0]),
+                 "train_docs": regimes[r][2], "dev": str(dev), "test": str(test), "max_epochs": max_epochs,
+                 "output": str(training / name / r / f"seed{s}"),
+                 "stamp": fingerprint(archs[name], regimes[r][1], dev, s, max_epochs, *encoder_files)}
+                for r in regime_names for s in range(seeds)]
+
+    runs: List[Dict] = []
+    with encoding_cache():
+        for name in archs:
+            prepare_encodings(archs[name], texts)
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        msg.divider(f"{default}: every regime")
+        runs += run_all(jobs_for(default, list(regimes)), jobs)
+        dev_scores = {r: np.mean([x["dev"]["macro_f"] for x in runs if x["regime"] == r]) for r in AUGMENTED}
+        best_augmented = max(dev_scores, key=dev_scores.get)
+        others = [name for name in archs if name != default]
+        if others:
+            msg.divider(f"{', '.join(others)}: gold and {best_augmented} (the default's best augmented regime on dev)")
+            runs += run_all([job for name in others for job in jobs_for(name, [BASELINE, best_augmented])], jobs)
 
     labels = load_taxonomy().labels
-    test_docs = read_docs(corpus / "test.spacy")
-    gold = np.array([[label in label_set(doc) for label in labels] for doc in test_docs])
-    runs: Dict[str, List[Dict]] = {name: [] for name in regimes}
+    test_docs = read_docs(test)
+    gold = np.array([[doc.cats.get(label, 0.0) >= 0.5 for label in labels] for doc in test_docs])
     (output / "runs").mkdir(parents=True, exist_ok=True)
-    for (name, s), model in tqdm(models.items(), desc="evaluating", unit="run"):
-        scores = evaluate_pipeline(spacy.load(model), test_docs)
-        scores.update({"regime": name, "seed": s, "train_docs": regimes[name][2]})
-        srsly.write_json(output / "runs" / f"{name}-seed{s}.json", scores)
-        runs[name].append(scores)
-    summary = summarize(runs, gold, labels, bootstrap, seed)
-    for name, stats in summary.items():
-        stats["train_docs"] = regimes[name][2]
-    srsly.write_json(output / "summary.json", {"labels": labels, "seeds": seeds, "amounts": amount_list,
-                                               "config": str(config), "max_epochs": max_epochs, "regimes": summary})
-    rows = [(name, s["train_docs"], f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",
+    for run in runs:
+        srsly.write_json(output / "runs" / f"{run['arch']}-{run['regime']}-seed{run['seed']}.json", run)
+    note_texts = [record.text for record, _ in zip(read_records(notes), range(20))]
+    architectures = {}
+    for name, config in archs.items():
+        by_regime = {r: sorted((x for x in runs if x["arch"] == name and x["regime"] == r), key=lambda x: x["seed"])
+                     for r in regimes}
+        by_regime = {r: rs for r, rs in by_regime.items() if rs}
+        stats = {r: summarize_regime(rs, by_regime[BASELINE] if r != BASELINE else None, gold, labels, bootstrap_samples, seed)
+                 for r, rs in by_regime.items()}
+        architectures[name] = {"config": str(config), "regimes": stats,
+                               "speed": measure(training / name / BASELINE / "seed0" / "model-best", [d.text for d in test_docs], note_texts)}
+    packages = choose_packages(architectures, speed_floor, accurate)
+    for package, choice in packages.items():
+        target = training / "packages" / package
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(training / choice["architecture"] / choice["regime"] / f"seed{choice['seed']}" / "model-best", target)
+        choice["model"] = str(target)
+    summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
+               "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
+               "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
+    srsly.write_json(output / "summary.json", summary)
+    rows = [(name, regime, s["train_docs"], f"{s['dev_macro_f']['mean']:.3f}", f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",
              f"{s['micro_f']['mean']:.3f}", f"{s['binary_f']['mean']:.3f}",
-             f"{s['vs_gold']['mean_diff']:+.3f} (p={s['vs_gold']['p_not_better']:.3f})" if "vs_gold" in s else "")
-            for name, s in summary.items()]
-    msg.table(rows, header=("regime", "train docs", "macro F1", "micro F1", "binary F1", "vs gold"), divider=True)
+             f"{s['vs_gold']['mean_diff']:+.3f} [{s['vs_gold']['ci_low']:+.3f}, {s['vs_gold']['ci_high']:+.3f}]" if "vs_gold" in s else "",
+             f"{architectures[name]['speed']['sentences_per_second']:.0f}")
+            for name, a in architectures.items() for regime, s in a["regimes"].items()]
+    msg.table(rows, header=("arch", "regime", "train", "dev macro", "test macro F1", "micro", "binary", "vs gold", "sents/s"), divider=True)
+    for package, choice in packages.items():
+        msg.good(f"{package}: {choice['architecture']} on {choice['regime']} (dev macro F1 {choice['dev_macro_f']:.3f}) -> {choice['model']}")
 
 
 if __name__ == "__main__":

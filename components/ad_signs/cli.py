@@ -117,6 +117,22 @@ def generate(
 
 
 @app.command()
+def encoders(
+    output: Path = typer.Argument(Path("encoders"), help="Folder for static/ and onnx/"),
+    pca_dims: int = typer.Option(256, min=8, help="Dimensions of the distilled static embeddings"),
+    quantize: bool = typer.Option(True, help="int8 weights for the ONNX transformer"),
+):
+    """Build the pretrained sentence encoders from the local all-MiniLM-L6-v2 (never a hub):
+    static embeddings distilled by model2vec (fast) and the transformer on ONNX (accurate)."""
+    from .encoder_build import build_encoders
+
+    cards = build_encoders(output, pca_dims, quantize)
+    msg.table([(name, card["kind"], f"{card['seconds']:.0f} s", ", ".join(card["files"])) for name, card in cards.items()],
+              header=("encoder", "kind", "built in", "files"), divider=True)
+    msg.good(f"encoders -> {output}")
+
+
+@app.command()
 def corpus(
     gold: Path = typer.Argument(..., help='Gold JSONL: {"text": "...", "labels": [...]} per line'),
     output: Path = typer.Argument(..., help="DocBin (.spacy) with every label in doc.cats"),
