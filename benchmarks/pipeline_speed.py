@@ -1,8 +1,10 @@
 """The trained pipeline on whole notes: throughput with 1 and 2 processes against the floor of any
 spaCy pipeline on this text (the bare tokenizer + the same clinical sentence splitter), all in
-one run on the same notes; then, each in a fresh process, load time and peak memory (RSS).
+one run on the same notes; for a pipeline on a transformer, also against its encoder alone
+(tokenizer + onnxruntime) on the same sentences; then, each in a fresh process, load time and
+peak memory (RSS).
 
-    python benchmarks/pipeline_speed.py training/gold_silver_bronze/seed0/model-best --sentences 20000 \
+    python benchmarks/pipeline_speed.py training/packages/en_ad_signs --sentences 20000 \
         --wheel packages/en_ad_signs-0.1.0/dist/en_ad_signs-0.1.0-py3-none-any.whl
 Writes benchmarks/results/pipeline_speed.json. With --wheel, memory and load time are measured
 where users run the pipeline: a fresh virtual environment with only spaCy and the wheels (here
@@ -54,12 +56,31 @@ def throughput(nlp, notes, n_process: int, batch_size: int) -> dict:
             "sentences_per_second": sentences / seconds, "words_per_second": words / seconds}
 
 
+def bare_encoder(nlp, corpus) -> Optional[dict]:
+    """The floor of a pipeline on a transformer: its encoder alone (tokenizer + onnxruntime) on the
+    same sentences, as the component would get them (the clinical splitter's sentences)."""
+    from ad_signs.encoders import encode_with_session, encoder_tokenizer, onnx_session
+
+    model = nlp.get_pipe("ad_signs").model
+    if not model.has_ref("encoder") or model.get_ref("encoder").name != "onnx_encoder":
+        return None
+    encoder = model.get_ref("encoder")
+    texts = [s for note in corpus for s in split_sentences(note)]
+    session, tokenizer = onnx_session(encoder), encoder_tokenizer(encoder)
+    encode_with_session(session, tokenizer, texts[:64], encoder.attrs["max_pieces"], encoder.attrs["batch_size"])  # warm up
+    started = time.perf_counter()
+    encode_with_session(session, tokenizer, texts, encoder.attrs["max_pieces"], encoder.attrs["batch_size"])
+    seconds = time.perf_counter() - started
+    return {"n_process": 1, "seconds": seconds, "sentences": len(texts), "words": None,
+            "sentences_per_second": len(texts) / seconds, "words_per_second": None}
+
+
 def main(
     model: str = typer.Argument(..., help="Trained pipeline: a path or an installed package"),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes, repeated to the size asked"),
     sentences: int = typer.Option(20000, help="About how many sentences to run"),
     batch_size: int = typer.Option(64),
-    wheel: Optional[Path] = typer.Option(None, help="en_ad_signs wheel: measure memory in a fresh venv with it"),
+    wheel: Optional[Path] = typer.Option(None, help="The pipeline's wheel: measure memory in a fresh venv with it"),
     out: Path = typer.Option(Path("benchmarks/results/pipeline_speed.json")),
 ):
     texts = [r.text for r in read_records(notes)]
@@ -74,14 +95,19 @@ def main(
         "pipeline, 1 process": throughput(nlp, corpus, 1, batch_size),
         "pipeline, 2 processes": throughput(nlp, corpus, 2, batch_size),
     }
+    encoder = bare_encoder(nlp, corpus)
+    if encoder:
+        runs["bare encoder (tokenizer + onnxruntime), 1 process"] = encoder
     floor = runs["bare tokenizer + splitter, 1 process"]["sentences_per_second"]
     for run in runs.values():
         run["share_of_bare"] = run["sentences_per_second"] / floor
+        if encoder:
+            run["share_of_encoder"] = run["sentences_per_second"] / encoder["sentences_per_second"]
     python, target = sys.executable, model
     if wheel:
         env = Path(tempfile.mkdtemp()) / "venv"
         venv.create(env, with_pip=True)
-        python, target = str(env / "bin" / "python"), "en_ad_signs"
+        python, target = str(env / "bin" / "python"), wheel.name.split("-")[0]
         subprocess.run([python, "-m", "pip", "install", "-q", "--find-links", str(wheel.parent.parent.parent), str(wheel)],
                        check=True)
     probe_notes = json.dumps(texts[:20])
@@ -92,9 +118,9 @@ def main(
               "memory_measured_in": "fresh venv with spaCy and the wheels" if wheel else "this environment"}
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
-    msg.table([(name, r["sentences"], f"{r['sentences_per_second']:.0f}", f"{r['words_per_second']:.0f}",
-                f"{r['share_of_bare']:.2f}") for name, r in runs.items()],
-              header=("run", "sentences", "sentences/s", "words/s", "share of bare"), divider=True)
+    msg.table([(name, r["sentences"], f"{r['sentences_per_second']:.0f}", f"{r['words_per_second'] or 0:.0f}",
+                f"{r['share_of_bare']:.2f}", f"{r.get('share_of_encoder', 0):.2f}") for name, r in runs.items()],
+              header=("run", "sentences", "sentences/s", "words/s", "share of bare", "share of encoder"), divider=True)
     msg.table([(name, f"{m['load_seconds']:.2f}", f"{m['peak_rss_mb']:.0f}") for name, m in memory.items()],
               header=("fresh process", "load s", "peak RSS MB"), divider=True)
     msg.good(f"-> {out}")

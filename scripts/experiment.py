@@ -132,7 +132,8 @@ def train_and_score(job: Dict) -> Dict:
         decided = scores >= np.array([thresholds[label] for label in labels])
         sets = [{label for label, on in zip(labels, row) if on} for row in decided]
         metrics = score_label_sets([{label for label, on in zip(labels, row) if on} for row in gold], sets, labels)
-        metrics.update(brier=brier(scores, gold), scores=np.round(scores, 4).tolist(), predictions=[sorted(s) for s in sets])
+        metrics.update(brier=brier(scores, gold), scores=np.round(scores, 4).tolist(), gold=gold.astype(int).tolist(),
+                       predictions=[sorted(s) for s in sets])
         result[split] = metrics
     result["operating_points"] = spacy.util.load_config(model / "config.cfg")["components"]["ad_signs"]["operating_points"]
     return result

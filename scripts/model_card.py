@@ -42,6 +42,7 @@ def _table(header: List[str], rows: List[List]) -> str:
 
 
 def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Dict, run: Dict, gguf_sha: str) -> Dict:
+    """The meta.json of `package`; `silver` also carries its `source` and whether it is `sensitive`."""
     choice = summary["packages"][package]
     arch = summary["architectures"][choice["architecture"]]
     stats = arch["regimes"][choice["regime"]]
@@ -73,8 +74,9 @@ def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Di
         f"sentences/s, {speed['words_per_second']:,.0f} words/s; {speed['model_mb']:.0f} MB on disk; peak RSS "
         f"{speed['peak_rss_mb']:.0f} MB loading it and annotating 20 notes.",
         "**Training data.** Gold: sentences authored for this project and labelled by its guideline (`assets/`, no patient "
-        f"data). Silver (data-to-label): {silver.get('docs', 'n/a')} sentences of `{silver.get('input', 'n/a')}` labelled by "
-        f"the local LLM; the input {'was' if silver.get('sensitive') else 'was not'} marked as patient data. Bronze "
+        f"data). Silver (data-to-label): {silver.get('docs', 'n/a')} sentences of `{silver.get('source', 'n/a')}` labelled by "
+        f"the local LLM; that input {'holds' if silver.get('sensitive') else 'holds no'} records marked as patient data "
+        "(a SUBJECT_ID/subject_id field, as in MIMIC). Bronze "
         f"(label-to-data): {bronze.get('docs', 'n/a')} sentences written by the local LLM from the label definitions alone "
         f"(model file SHA-256 `{gguf_sha}`), then filtered.",
         INTENDED_USE,
@@ -98,8 +100,9 @@ def main(
     base: Path = typer.Option(Path("configs/meta.json"), help="The card's fixed part: author, license, description"),
     runs: Path = typer.Option(Path("metrics/experiment/runs"), help="Per-run JSON of the experiment"),
     silver_summary: Optional[Path] = typer.Option(None, help="The silver step's summary"),
+    silver_source: Optional[Path] = typer.Option(None, help="The notes silver was cut from (checked for patient-data records)"),
     bronze_summary: Optional[Path] = typer.Option(None, help="The bronze step's summary"),
-    gguf: Optional[Path] = typer.Option(None, help="The LLM's GGUF file (its SHA-256 goes into the card)"),
+    gguf: Optional[Path] = typer.Option(None, help="The LLM's GGUF file (default: the one the LLM steps load)"),
 ):
     summary = srsly.read_json(summary_path)
     if package not in summary["packages"]:
@@ -107,6 +110,17 @@ def main(
     choice = summary["packages"][package]
     run = srsly.read_json(runs / f"{choice['architecture']}-{choice['regime']}-seed{choice['seed']}.json")
     silver = srsly.read_json(silver_summary) if silver_summary and silver_summary.exists() else {}
+    if silver_source:
+        from ad_signs.readers import read_records
+
+        silver.update(source=str(silver_source), sensitive=any(r.sensitive for r in read_records(silver_source)))
+    if gguf is None:
+        try:
+            from ad_signs.llm.model_file import resolve_model_path
+
+            gguf = Path(resolve_model_path(None))
+        except ImportError:  # the [llm] extra is not installed
+            pass
     bronze = srsly.read_json(bronze_summary) if bronze_summary and bronze_summary.exists() else {}
     meta = model_card(summary, package, srsly.read_json(base), silver, bronze, run, _sha256(gguf) if gguf else "n/a")
     output.parent.mkdir(parents=True, exist_ok=True)

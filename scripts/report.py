@@ -91,6 +91,122 @@ def plot_lengths(data: Dict, path: Path) -> None:
     save(fig, ax, "Sentence length", "density", path)
 
 
+def arch_name(summary: Dict, arch: str) -> str:
+    return f"{arch} (`{Path(summary['architectures'][arch]['config']).name}`)"
+
+
+def interval(stat: Dict) -> str:
+    i = stat["interval"]
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f} [{i['ci_low']:.3f}, {i['ci_high']:.3f}]"
+
+
+def architecture_lines(experiment: Dict, rare: List[str], llm: Dict) -> List[str]:
+    """Architectures x regimes side by side, and which pipeline was packaged and why."""
+    labels = experiment["labels"]
+    rows = []
+    for arch, a in experiment["architectures"].items():
+        speed = a["speed"]
+        for regime, s in a["regimes"].items():
+            vs = s.get("vs_gold")
+            rows.append([arch, NAMES.get(regime, regime), s["train_docs"], f"{s['dev_macro_f']['mean']:.3f}", interval(s["macro_f"]),
+                         f"{s['micro_f']['mean']:.3f}", f"{s['binary_f']['mean']:.3f}",
+                         f"{sum(s['per_label'][label]['f'] for label in rare) / max(len(rare), 1):.3f}",
+                         f"{min(s['per_label'][label]['f'] for label in labels):.2f}", f"{s['brier']['mean']:.3f}",
+                         f"{vs['mean_diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}]" if vs else "—",
+                         f"{speed['sentences_per_second']:,.0f}", f"{speed['words_per_second']:,.0f}",
+                         f"{speed['model_mb']:.0f}", f"{speed['peak_rss_mb']:.0f}"])
+    rows.append(["LLM few-shot", "(no training)", "—", "—", f"{llm['macro_f']:.3f}", f"{llm['micro_f']:.3f}", f"{llm['binary']['f']:.3f}",
+                 f"{sum(llm['per_label'][label]['f'] for label in rare) / max(len(rare), 1):.3f}",
+                 f"{min(llm['per_label'][label]['f'] for label in labels):.2f}", "—", "—", "", "", "", ""])
+    chosen = experiment["packages"]
+    default = chosen["en_ad_signs"]
+    lines = ["## Architectures", "",
+             f"Every architecture with its decision thresholds chosen on gold dev (the `f1` operating point); the default "
+             f"architecture (`{experiment['default_architecture']}`) on every regime, the others on gold only and on the "
+             f"default's best augmented regime on dev (**{NAMES.get(experiment['best_augmented'], experiment['best_augmented'])}**). "
+             f"Test macro F1: mean ± std over {experiment['seeds']} seeds [95 % interval, bootstrap over test sentences "
+             "and seeds]; Δ: the same bootstrap, paired, against the architecture's own gold-only runs. Speed: the gold "
+             "test sentences on 1 process; peak RSS: loading the pipeline and annotating 20 notes in a fresh process.", "",
+             table(["architecture", "training data", "train sentences", "dev macro F1", "test macro F1", "micro F1", "binary F1",
+                    "rare-label F1", "worst label F1", "Brier", "Δ macro F1 vs gold [95 % CI]", "sentences/s", "words/s", "MB",
+                    "peak RSS MB"], rows), "",
+             f"**Packaged as `en_ad_signs`** (the default): {arch_name(experiment, default['architecture'])} on "
+             f"{NAMES.get(default['regime'], default['regime'])}, the best dev macro F1 ({default['dev_macro_f']:.3f}) among the "
+             f"architectures that reach {default['speed_floor']:,.0f} sentences/s on 1 process."]
+    if "en_ad_signs_trf" in chosen:
+        trf = chosen["en_ad_signs_trf"]
+        lines += [f"**Packaged as `en_ad_signs_trf`** (accurate): {arch_name(experiment, trf['architecture'])} on "
+                  f"{NAMES.get(trf['regime'], trf['regime'])} (dev macro F1 {trf['dev_macro_f']:.3f})."]
+    return lines + [""]
+
+
+def decision_lines(experiment: Dict, runs: Path, output: Path) -> List[str]:
+    """The packaged default's operating points on gold test, precision-recall per label and calibration."""
+    from ad_signs.calibration import expected_calibration_error, pr_curve, reliability
+
+    import numpy as np
+
+    choice = experiment["packages"]["en_ad_signs"]
+    run = srsly.read_json(runs / f"{choice['architecture']}-{choice['regime']}-seed{choice['seed']}.json")
+    labels, points = experiment["labels"], run["operating_points"]
+    scores = np.array(run["test"]["scores"])
+    gold = np.array(run["test"]["gold"], dtype=bool)
+    rows = []
+    fig, axes = plt.subplots(3, 3, figsize=(11, 9))
+    for j, (label, ax) in enumerate(zip(labels, axes.ravel())):
+        curve = pr_curve(scores[:, j], gold[:, j])
+        ax.plot(curve["recall"], curve["precision"], marker=".", lw=1)
+        cells = [label]
+        for name, marker in (("f1", "o"), ("screening", "s")):
+            t = points[name][label]
+            decided = scores[:, j] >= t
+            tp = int((decided & gold[:, j]).sum())
+            p, r = tp / max(decided.sum(), 1), tp / max(gold[:, j].sum(), 1)
+            ax.plot([r], [p], marker, ms=8, label=f"{name} ({t:.2f})")
+            cells += [f"{t:.2f}", f"{p:.2f}", f"{r:.2f}"]
+        rows.append(cells)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlim(0, 1.02), ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=6)
+    fig.supxlabel("recall (gold test)"), fig.supylabel("precision")
+    fig.tight_layout()
+    fig.savefig(output / "precision_recall.png", dpi=100)
+    plt.close(fig)
+    bins = reliability(scores, gold)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    used = [b for b in bins if b["n"]]
+    ax.plot([0, 1], [0, 1], ls="--", color="grey")
+    ax.plot([b["mean_score"] for b in used], [b["positive_share"] for b in used], marker="o")
+    ax.set_xlabel("mean score in bin")
+    ax.set_ylabel("share of true labels")
+    ax.set_title("Reliability (gold test, every sentence x label)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(output / "reliability.png", dpi=100)
+    plt.close(fig)
+    ones = float((scores >= 0.995).mean())
+    return ["## Decisions and calibration (`en_ad_signs`)", "",
+            "Thresholds chosen on gold dev, one per label: `f1` (the default) maximises dev F1; `screening` keeps dev "
+            "recall at 0.9 or more. Precision and recall here are on gold test:", "",
+            table(["label", "f1 threshold", "P", "R", "screening threshold", "P", "R"], rows), "",
+            "![precision-recall per label](precision_recall.png) ![reliability](reliability.png)", "",
+            f"Calibration on gold test: Brier score {run['test']['brier']:.3f}, expected calibration error "
+            f"{expected_calibration_error(bins):.3f}; {ones:.1%} of the (sentence, label) scores are 0.995 or more.", ""]
+
+
+def headline(experiment: Dict, llm: Dict) -> Dict:
+    """reports/summary.json: the report's headline figures as data, to compare across commits."""
+    def figures(s: Dict) -> Dict:
+        return {"macro_f": s["macro_f"]["mean"], "micro_f": s["micro_f"]["mean"], "binary_f": s["binary_f"]["mean"],
+                "dev_macro_f": s["dev_macro_f"]["mean"], "per_label_f": {k: v["f"] for k, v in s["per_label"].items()}}
+
+    return {"architectures": {arch: {"sentences_per_second": a["speed"]["sentences_per_second"],
+                                     "regimes": {r: figures(s) for r, s in a["regimes"].items()}}
+                              for arch, a in experiment["architectures"].items()},
+            "llm_few_shot": {"macro_f": llm["macro_f"], "micro_f": llm["micro_f"], "binary_f": llm["binary"]["f"]},
+            "packages": {name: {k: c[k] for k in ("architecture", "regime", "seed")} for name, c in experiment["packages"].items()},
+            "default_package": "en_ad_signs"}
+
+
 def findings(model: Path, notes: Path, n: int, output: Path) -> List[str]:
     """The trained pipeline on the first `n` sample notes: displaCy page + a Markdown table."""
     import spacy
@@ -152,10 +268,11 @@ def main(
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the findings example"),
     n_notes: int = typer.Option(3, help="How many notes to show"),
     llm_summary: Optional[Path] = typer.Option(None, help="Run summary of the LLM labeling gold sentences (its speed)"),
-    package_regime: str = typer.Option("gold_silver_bronze", help="The regime that is packaged"),
     generation_summary: Optional[Path] = typer.Option(None, help="Run summary of the bronze step (generation speed)"),
 ):
     experiment = srsly.read_json(metrics / "experiment" / "summary.json")
+    package = experiment["packages"]["en_ad_signs"]
+    package_regime = package["regime"]
     data = srsly.read_json(metrics / "data.json")
     llm = srsly.read_json(metrics / "llm_test.json")
     privacy = srsly.read_json(metrics / "privacy.json")
@@ -198,11 +315,12 @@ def main(
     speed_lines = []
     llm_run = srsly.read_json(llm_summary) if llm_summary else {}
     if llm_run.get("llm_calls", {}).get("asked"):  # a rerun answered from the cache measures no speed
-        packaged = regimes[package_regime]
+        packaged = experiment["architectures"][package["architecture"]]["regimes"][package_regime]
+        packaged = {**packaged, "sentences_per_second": experiment["architectures"][package["architecture"]]["speed"]["sentences_per_second"]}
         llm_rate = llm_run["llm_calls"]["asked"] / llm_run["seconds"]
         speed_lines = ["## Why train a classifier", "",
                        table(["on the gold test sentences", "sentences per second", "macro F1", "binary F1"],
-                             [[f"trained classifier ({NAMES.get(package_regime, package_regime)}, 1 process)",
+                             [[f"en_ad_signs ({package['architecture']}, {NAMES.get(package_regime, package_regime)}, 1 process)",
                                f"{packaged['sentences_per_second']:.0f}", pm(packaged["macro_f"]), pm(packaged["binary_f"])],
                               ["the local LLM, few-shot", f"{llm_rate:.2f}", f"{llm['macro_f']:.3f}", f"{llm['binary']['f']:.3f}"]]), "",
                        f"The LLM's speed is that of its `llm_test` run over {llm_run['items']} of these gold test sentences ({llm_summary.name}).",
@@ -215,13 +333,15 @@ def main(
     lines = [
         "# Does LLM-made training data help? (generated by `weasel run report`)",
         "",
-        f"Classifier: `{experiment['config']}`, {experiment['max_epochs']} epochs, {experiment['seeds']} seeds per regime; "
+        f"Default architecture: `{experiment['config']}`, {experiment['seeds']} seeds per regime; "
         f"all scores on the gold test split ({data['datasets']['gold test']['sentences']} sentences). "
         f"Rare labels (*): fewer than {rare_below} gold train sentences: {', '.join(rare) or 'none'}.",
         "",
         verdict,
         "",
-        "## Regimes",
+        *architecture_lines(experiment, rare, llm),
+        *decision_lines(experiment, metrics / "experiment" / "runs", output),
+        f"## Regimes ({experiment['default_architecture']}, the default architecture)",
         "",
         table(["regime", "train sentences", "macro F1", "micro F1", "binary F1", "rare-label F1", "vs gold only: Δ macro F1 [95 % CI], p"], rows),
         "",
@@ -281,7 +401,8 @@ def main(
     if model:
         lines += ["## Findings on whole notes", ""] + findings(model, notes, n_notes, output)
     (output / "README.md").write_text("\n".join(lines), encoding="utf8")
-    msg.good(f"{output / 'README.md'} and 4 plots")
+    srsly.write_json(output / "summary.json", headline(experiment, llm))
+    msg.good(f"{output / 'README.md'}, summary.json and 6 plots")
 
 
 if __name__ == "__main__":

@@ -85,3 +85,40 @@ def fake_llm_factory():
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf8")
     return path
+
+
+@pytest.fixture(scope="session")
+def encoders_dir(tmp_path_factory):
+    """Both encoders, built from the real local all-MiniLM-L6-v2 as the `encoders` step builds them."""
+    pytest.importorskip("model2vec")
+    from ad_signs.encoder_build import build_encoders
+
+    out = tmp_path_factory.mktemp("encoders")
+    build_encoders(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def gold_corpus(tmp_path_factory):
+    import spacy
+
+    from ad_signs.corpus import write_gold
+    from ad_signs.taxonomy import load_taxonomy
+
+    out = tmp_path_factory.mktemp("corpus")
+    for split in ("train", "dev", "test"):
+        write_gold(spacy.blank("en"), ROOT / f"assets/gold/{split}.jsonl", out / f"{split}.spacy", load_taxonomy())
+    return out
+
+
+def train_config(config: str, encoders: Path, corpus: Path, output: Path, **overrides) -> Path:
+    """`spacy train` on the gold train split, then thresholds chosen on gold dev: the model-best."""
+    from spacy.cli.train import train
+
+    from ad_signs.calibration import calibrate
+    from ad_signs.corpus import read_docs
+
+    train(ROOT / config, output, overrides={"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"),
+                                            "paths.encoders": str(encoders), **overrides})
+    calibrate(output / "model-best", read_docs(corpus / "dev.spacy"))
+    return output / "model-best"

@@ -1,5 +1,7 @@
 """The experiment's statistics: vectorized macro F1 equals the metrics module's; the paired
-bootstrap says 'no difference' for identical runs and 'better' for a clearly better one."""
+bootstrap (over sentences and seeds) says 'no difference' for identical runs and 'better' for a
+clearly better one, and its interval widens with seed variance; the packaged default is chosen
+on dev among the architectures fast enough."""
 import importlib.util
 import random
 
@@ -35,8 +37,29 @@ def test_paired_bootstrap():
     rng = random.Random(1)
     gold = random_sets(rng, 200, 0.2)
     noisy = [random_sets(rng, 200, 0.2) for _ in range(3)]
-    same = experiment.paired_bootstrap(matrix(gold), [matrix(n) for n in noisy], [matrix(n) for n in noisy], 400, 0)
-    assert same == {"mean_diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_not_better": 1.0}
+    same = experiment.bootstrap(matrix(gold), [matrix(n) for n in [noisy[0]] * 3], [matrix(n) for n in [noisy[0]] * 3], 400, 0)
+    assert same == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_not_better": 1.0}
     better = [matrix([g if rng.random() < 0.7 else n for g, n in zip(gold, run)]) for run in noisy]
-    result = experiment.paired_bootstrap(matrix(gold), better, [matrix(n) for n in noisy], 400, 0)
-    assert result["mean_diff"] > 0.3 and result["ci_low"] > 0 and result["p_not_better"] == 0.0
+    result = experiment.bootstrap(matrix(gold), better, [matrix(n) for n in noisy], 400, 0)
+    assert result["mean"] > 0.3 and result["ci_low"] > 0 and result["p_not_better"] == 0.0
+
+
+def test_the_interval_holds_seed_variance():
+    rng = random.Random(2)
+    gold = random_sets(rng, 300, 0.3)
+    steady = [matrix([g if rng.random() < 0.6 else set() for g in gold])] * 3
+    varied = [matrix([g if rng.random() < share else set() for g in gold]) for share in (0.3, 0.6, 0.9)]
+    width = {name: experiment.bootstrap(matrix(gold), runs, None, 600, 0) for name, runs in (("steady", steady), ("varied", varied))}
+    assert (width["varied"]["ci_high"] - width["varied"]["ci_low"]) > 1.5 * (width["steady"]["ci_high"] - width["steady"]["ci_low"])
+
+
+def test_the_default_package_is_the_best_on_dev_among_the_fast_enough():
+    def arch(speed, dev):
+        return {"speed": {"sentences_per_second": speed},
+                "regimes": {regime: {"dev_macro_f": {"mean": score}} for regime, score in dev.items()}}
+
+    archs = {"fast": arch(5000, {"gold": 0.50, "gold_bronze": 0.55, "bronze": 0.9}),
+             "accurate": arch(200, {"gold": 0.70, "gold_bronze": 0.72}), "cnn": arch(3000, {"gold": 0.52})}
+    chosen = experiment.choose_packages(archs, 1000, "accurate")
+    assert (chosen["en_ad_signs"]["architecture"], chosen["en_ad_signs"]["regime"]) == ("fast", "gold_bronze")  # not bronze only
+    assert (chosen["en_ad_signs_trf"]["architecture"], chosen["en_ad_signs_trf"]["regime"]) == ("accurate", "gold_bronze")

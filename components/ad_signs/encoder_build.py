@@ -46,7 +46,7 @@ def build_static(source: str, output: Path, pca_dims: int = 256) -> Dict:
                  dims=int(model.dim), vocabulary=len(model.tokens), seconds=round(time.perf_counter() - started, 1))
 
 
-def build_onnx(source: str, output: Path, quantize: bool = True, opset: int = 17) -> Dict:
+def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 17) -> Dict:
     """Export the sentence transformer at `source` with its pooling to ONNX (and int8 weights)."""
     import torch
     from transformers import AutoModel
@@ -83,7 +83,7 @@ def build_onnx(source: str, output: Path, quantize: bool = True, opset: int = 17
                  opset=opset, seconds=round(time.perf_counter() - started, 1))
 
 
-def build_encoders(output: Path, pca_dims: int = 256, quantize: bool = True) -> Dict[str, Dict]:
+def build_encoders(output: Path, pca_dims: int = 256, quantize: bool = False) -> Dict[str, Dict]:
     source = minilm_path()
     return {"static": build_static(source, output / "static", pca_dims),
             "onnx": build_onnx(source, output / "onnx", quantize)}

@@ -115,7 +115,7 @@ class _Loaded:
 LOADED = _Loaded()
 
 
-def _tokenizer(model: Model):
+def encoder_tokenizer(model: Model):
     """The model's tokenizer, without the padding and truncation its file may ask for."""
     from tokenizers import Tokenizer
 
@@ -158,15 +158,16 @@ def _static_init(model: Model, X=None, Y=None) -> None:
 
 def _static_forward(model: Model, docs: List[Doc], is_train: bool):
     table = model.get_param("E")
-    tokenizer = _tokenizer(model)
+    tokenizer = encoder_tokenizer(model)
     unk = tokenizer.token_to_id("[UNK]")
 
     def encode(texts: List[str]) -> numpy.ndarray:
+        pieces = [[j for j in e.ids if j != unk] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+        lengths = numpy.array([len(p) for p in pieces])
         out = numpy.zeros((len(texts), table.shape[1]), dtype="float32")
-        for i, encoding in enumerate(tokenizer.encode_batch(texts, add_special_tokens=False)):
-            ids = [j for j in encoding.ids if j != unk]
-            if ids:
-                out[i] = table[ids].mean(axis=0)
+        if lengths.sum():  # one sum over all pieces, cut at each sentence's first piece
+            sums = numpy.add.reduceat(table[numpy.concatenate(pieces).astype("int64")], numpy.cumsum(lengths)[lengths > 0] - lengths[lengths > 0])
+            out[lengths > 0] = sums / lengths[lengths > 0, None]
         return _normalize(out)
 
     return _frozen(model, docs, is_train, encode)
@@ -189,11 +190,11 @@ def _onnx_init(model: Model, X=None, Y=None) -> None:
     onnx = _read(Path(model.attrs["path"]), "model.onnx")
     tokenizer = _read(Path(model.attrs["path"]), "tokenizer.json").decode("utf8")
     model.attrs.update(onnx=onnx, tokenizer=tokenizer, encoder_id="onnx-" + _digest(onnx, tokenizer.encode()))
-    session = _session(model)
+    session = onnx_session(model)
     model.set_dim("nO", session.get_outputs()[0].shape[-1])
 
 
-def _session(model: Model):
+def onnx_session(model: Model):
     def build():
         import onnxruntime
 
@@ -224,7 +225,7 @@ def encode_with_session(session, tokenizer, texts: List[str], max_pieces: int, b
 
 
 def _onnx_forward(model: Model, docs: List[Doc], is_train: bool):
-    session, tokenizer = _session(model), _tokenizer(model)
+    session, tokenizer = onnx_session(model), encoder_tokenizer(model)
     return _frozen(model, docs, is_train, lambda texts: encode_with_session(
         session, tokenizer, texts, model.attrs["max_pieces"], model.attrs["batch_size"]))
 
