@@ -4,7 +4,7 @@
 writes them into the pipeline's config (so `spacy.load(..., config=...)` can override them):
 - "f1": the threshold with the best dev F1 (ties: the one nearest 0.5);
 - "screening": the highest threshold whose dev recall is at least `screening_recall` (default
-  0.9), for finding candidates to review rather than deciding.
+  0.9), and never above the "f1" one, for finding candidates to review rather than deciding.
 Thresholds come from a grid (`GRID`), not from the dev scores themselves, so that a handful of
 dev sentences cannot place a threshold exactly between two of their scores.
 The Brier score and the reliability table say whether a score of 0.8 means 80 %.
@@ -39,10 +39,11 @@ def recall_threshold(scores: numpy.ndarray, gold: numpy.ndarray, recall: float, 
 
 def operating_points(scores: numpy.ndarray, gold: numpy.ndarray, labels: Sequence[str],
                      screening_recall: float = 0.9) -> Dict[str, Dict[str, float]]:
-    """Both operating points for `scores` and `gold`, arrays (sentences, labels)."""
-    return {"f1": {label: f1_threshold(scores[:, j], gold[:, j]) for j, label in enumerate(labels)},
-            "screening": {label: recall_threshold(scores[:, j], gold[:, j], screening_recall)
-                          for j, label in enumerate(labels)}}
+    """Both operating points for `scores` and `gold`, arrays (sentences, labels). Screening is
+    never stricter than f1 (where the best-F1 threshold already has the recall, it is the same)."""
+    f1 = {label: f1_threshold(scores[:, j], gold[:, j]) for j, label in enumerate(labels)}
+    return {"f1": f1, "screening": {label: min(f1[label], recall_threshold(scores[:, j], gold[:, j], screening_recall))
+                                    for j, label in enumerate(labels)}}
 
 
 def brier(scores: numpy.ndarray, gold: numpy.ndarray) -> float:
