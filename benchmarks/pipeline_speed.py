@@ -65,7 +65,7 @@ def bare_encoder(nlp, corpus) -> Optional[dict]:
     if not model.has_ref("encoder") or model.get_ref("encoder").name != "onnx_encoder":
         return None
     encoder = model.get_ref("encoder")
-    texts = [s for note in corpus for s in split_sentences(note)]
+    texts = [note[start:end] for note in corpus for start, end in split_sentences(note)]
     session, tokenizer = onnx_session(encoder), encoder_tokenizer(encoder)
     encode_with_session(session, tokenizer, texts[:64], encoder.attrs["max_pieces"], encoder.attrs["batch_size"])  # warm up
     started = time.perf_counter()

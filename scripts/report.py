@@ -132,7 +132,8 @@ def architecture_lines(experiment: Dict, rare: List[str], llm: Dict) -> List[str
                     "peak RSS MB"], rows), "",
              f"**Packaged as `en_ad_signs`** (the default): {arch_name(experiment, default['architecture'])} on "
              f"{NAMES.get(default['regime'], default['regime'])}, the best dev macro F1 ({default['dev_macro_f']:.3f}) among the "
-             f"architectures that reach {default['speed_floor']:,.0f} sentences/s on 1 process."]
+             + (f"architectures that reach {default['speed_floor']:,.0f} sentences/s on 1 process." if default.get("floor_reached", True)
+                else f"regimes of the fastest architecture: none reached {default['speed_floor']:,.0f} sentences/s on 1 process in this run.")]
     if "en_ad_signs_trf" in chosen:
         trf = chosen["en_ad_signs_trf"]
         lines += [f"**Packaged as `en_ad_signs_trf`** (accurate): {arch_name(experiment, trf['architecture'])} on "

@@ -63,3 +63,5 @@ def test_the_default_package_is_the_best_on_dev_among_the_fast_enough():
     chosen = experiment.choose_packages(archs, 1000, "accurate")
     assert (chosen["en_ad_signs"]["architecture"], chosen["en_ad_signs"]["regime"]) == ("fast", "gold_bronze")  # not bronze only
     assert (chosen["en_ad_signs_trf"]["architecture"], chosen["en_ad_signs_trf"]["regime"]) == ("accurate", "gold_bronze")
+    slow_day = experiment.choose_packages(archs, 10_000, "accurate")["en_ad_signs"]
+    assert slow_day["architecture"] == "fast" and not slow_day["floor_reached"]  # the fastest, never the accurate one
