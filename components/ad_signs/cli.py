@@ -120,7 +120,7 @@ def generate(
 def encoders(
     output: Path = typer.Argument(Path("encoders"), help="Folder for static/ and onnx/"),
     pca_dims: int = typer.Option(256, min=8, help="Dimensions of the distilled static embeddings"),
-    quantize: bool = typer.Option(False, help="int8 weights for the ONNX transformer (1.3x faster on 2 cores, cosine 0.95-0.97 to the float model, dev macro F1 -0.02)"),
+    quantize: bool = typer.Option(False, help="int8 weights for the ONNX transformer (faster, but its vectors drift from the float model's)"),
 ):
     """Build the pretrained sentence encoders from the local all-MiniLM-L6-v2 (never a hub):
     static embeddings distilled by model2vec (fast) and the transformer on ONNX (accurate)."""

@@ -1,0 +1,64 @@
+"""Head settings of an encoder config, chosen on gold dev: train the config once per set of
+overrides (`spacy train`, gold train), choose its thresholds on gold dev, and print dev macro F1
+(what the choice is made on) next to test macro F1 and the worst label's (to report, never to
+choose on).
+
+    python benchmarks/encoder_heads.py configs/train_accurate.cfg \
+        '[{"training.optimizer.learn_rate": 0.05}, {"training.optimizer.learn_rate": 0.2}]'
+
+Used for the learn rate, dropout, epochs and model-best score of configs/train_fast.cfg and
+configs/train_accurate.cfg; writes benchmarks/results/encoder_heads/<config>.jsonl.
+"""
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import spacy
+import srsly
+import typer
+
+from ad_signs.calibration import calibrate, gold_matrix, score_matrix
+from ad_signs.corpus import read_docs
+from ad_signs.encoders import encoding_cache
+
+
+def macro(nlp, docs) -> tuple:
+    component = nlp.get_pipe("ad_signs")
+    labels = list(component.labels)
+    decided = score_matrix(nlp, docs, labels) >= np.array([component.thresholds[label] for label in labels])
+    gold = gold_matrix(docs, labels)
+    tp = (gold & decided).sum(0)
+    denominator = 2 * tp + (~gold & decided).sum(0) + (gold & ~decided).sum(0)
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(len(labels)), where=denominator > 0)
+    return float(f1.mean()), float(f1.min())
+
+
+def main(
+    config: Path = typer.Argument(..., help="A training config with the ad_signs component"),
+    grid: str = typer.Argument(..., help="JSON list of override dicts, one training run each"),
+    corpus: Path = typer.Option(Path("corpus"), help="Folder with train/dev/test .spacy"),
+    output: Path = typer.Option(Path("training/encoder_heads")),
+    results: Path = typer.Option(Path("benchmarks/results/encoder_heads")),
+):
+    from spacy.cli.train import train
+
+    dev, test = read_docs(corpus / "dev.spacy"), read_docs(corpus / "test.spacy")
+    results.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with encoding_cache():
+        for i, overrides in enumerate(json.loads(grid)):
+            out = output / config.stem / str(i)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                train(config, out, overrides={"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"), **overrides})
+            calibrate(out / "model-best", dev)
+            nlp = spacy.load(out / "model-best")
+            (dev_f, dev_worst), (test_f, test_worst) = macro(nlp, dev), macro(nlp, test)
+            rows.append({"overrides": overrides, "dev_macro_f": dev_f, "dev_worst_f": dev_worst, "test_macro_f": test_f, "test_worst_f": test_worst})
+            print(json.dumps(rows[-1]), flush=True)
+    srsly.write_jsonl(results / f"{config.stem}.jsonl", rows)
+
+
+if __name__ == "__main__":
+    typer.run(main)
