@@ -53,12 +53,12 @@ def label_set(doc: Doc, threshold: float = 0.5) -> Set[str]:
 def evaluate_pipeline(nlp: Language, gold: Sequence[Doc], threshold: Optional[float] = None) -> Dict:
     """Score a trained `ad_signs` pipeline on gold sentence docs; keeps each sentence's prediction."""
     component = nlp.get_pipe("ad_signs")
-    threshold = component.cfg["threshold"] if threshold is None else threshold
+    cutoffs = component.thresholds if threshold is None else {label: threshold for label in component.labels}
     started = time.perf_counter()
-    predicted = [label_set(doc, threshold) for doc in nlp.pipe(doc.text for doc in gold)]
+    predicted = [{label for label, score in doc.cats.items() if score >= cutoffs[label]} for doc in nlp.pipe(doc.text for doc in gold)]
     seconds = time.perf_counter() - started
     scores = score_label_sets([label_set(doc) for doc in gold], predicted, list(component.labels))
-    scores.update({"threshold": threshold, "sentences_per_second": len(gold) / seconds if seconds else 0.0,
+    scores.update({"thresholds": cutoffs, "sentences_per_second": len(gold) / seconds if seconds else 0.0,
                    "predictions": [sorted(p) for p in predicted]})
     return scores
 
