@@ -64,19 +64,17 @@ def encoding_cache() -> Iterator[EncodingCache]:
         CACHE.active -= 1
 
 
-def _encode(model: Model, docs: List[Doc], is_train: bool, encode: Callable[[List[str]], numpy.ndarray]) -> Floats2d:
+def _frozen(model: Model, docs: List[Doc], is_train: bool, encode: Callable[[List[str]], numpy.ndarray]) -> Tuple[Floats2d, Callable]:
+    """The sentence vectors of `docs` (from the cache while training or inside `encoding_cache()`);
+    frozen: the backward pass stops here."""
     texts = [doc.text for doc in docs]
     if not texts:
-        return model.ops.alloc2f(0, model.get_dim("nO"))
-    if is_train or CACHE.active:
-        vectors = CACHE.lookup(model.attrs["encoder_id"], texts, encode)
+        vectors = model.ops.alloc2f(0, model.get_dim("nO"))
+    elif is_train or CACHE.active:
+        vectors = model.ops.asarray2f(CACHE.lookup(model.attrs["encoder_id"], texts, encode))
     else:
-        vectors = encode(texts)
-    return model.ops.asarray2f(vectors)
-
-
-def _frozen(model: Model, docs: List[Doc], is_train: bool, encode) -> Tuple[Floats2d, Callable]:
-    return _encode(model, docs, is_train, encode), lambda d_vectors: []
+        vectors = model.ops.asarray2f(encode(texts))
+    return vectors, lambda d_vectors: []
 
 
 def _normalize(vectors: numpy.ndarray) -> numpy.ndarray:
