@@ -29,6 +29,27 @@ def test_bad_inputs_fail_with_a_message(tmp_path):
         assert message in result.stdout + result.stderr and "Traceback" not in result.stderr, name
 
 
+def test_bad_arguments_fail_before_the_model_loads(tmp_path):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"text": "Pt confused."}\n')
+    docbin = tmp_path / "in.spacy"
+    docbin.write_bytes(b"")
+    cases = [
+        (("label", notes, notes), "give the path of a .spacy file"),
+        (("label", docbin, docbin), "is also the input"),
+        (("label", notes, tmp_path), "give the path of a .spacy file"),
+        (("label", notes, tmp_path / "out.spacy", "--limit", "-1"), "--limit must be 0 or more"),
+        (("generate", tmp_path / "b.spacy", "--negatives-per-label", "-2"), "--negatives-per-label must be 0 or more"),
+        (("merge", docbin, docbin), "is also the input"),
+        (("filter", docbin, docbin, "--filters", "length"), "is also the input"),
+    ]
+    for args, message in cases:
+        llm = ("--paths.gguf", tmp_path / "none.gguf") if args[0] in ("label", "generate") else ()  # a model load fails otherwise
+        result = run(*args, *llm)
+        assert result.returncode == 1 and message in result.stdout and "Traceback" not in result.stderr, (args, result.stdout)
+    assert docbin.read_bytes() == b"" and notes.read_text() == '{"text": "Pt confused."}\n'
+
+
 def test_unknown_label_and_broken_taxonomy(tmp_path):
     result = run("generate", tmp_path / "b.spacy", "--labels", "MEMORY_LOSS")
     assert result.returncode == 1 and "Unknown label(s) ['MEMORY_LOSS']" in result.stdout
@@ -63,8 +84,11 @@ def test_patient_data_stays_on_the_machine_unless_allowed(tmp_path):
     refused = run("label", tmp_path / "NOTEEVENTS.csv", tmp_path / "out.spacy", "--config", config, *remote)
     assert refused.returncode == 1 and "holds patient data" in refused.stdout and "--allow-remote" in refused.stdout
     assert not (tmp_path / "out.rejects.jsonl").exists() and not (tmp_path / "out.spacy").exists()  # nothing was asked
+    (tmp_path / "out.spacy").write_bytes(b"an earlier run's output")
     allowed = run("label", tmp_path / "NOTEEVENTS.csv", tmp_path / "out.spacy", "--config", config, *remote, "--allow-remote")
-    assert allowed.returncode == 0 and "1 LLM requests failed" in allowed.stdout  # it did try (unroutable address)
+    # it did try (an unroutable address): every request failed, so the run fails and writes nothing
+    assert allowed.returncode == 1 and "1 of 1 answers rejected" in allowed.stdout and "out.spacy not written" in allowed.stdout
+    assert (tmp_path / "out.spacy").read_bytes() == b"an earlier run's output" and (tmp_path / "out.rejects.jsonl").exists()
 
 
 def test_loopback_is_on_the_machine():

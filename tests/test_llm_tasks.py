@@ -1,6 +1,7 @@
 """Both LLM directions with the real tasks and parsers around a scripted test double (FakeLLM)."""
 import json
 
+import pytest
 import srsly
 from spacy.tokens import DocBin
 
@@ -88,3 +89,31 @@ def test_plan_varies_context_and_is_seeded():
     assert len(a) == 9 * (4 + 2)
     assert len({r.note_type for r in a}) >= 5 and len({r.style for r in a}) >= 4
     assert a != plan_requests(taxonomy, 20, 10, 5, seed=4)
+
+
+def test_a_run_with_too_many_rejects_is_an_error():
+    from ad_signs.llm.run import RunSummary, TooManyRejectsError, check_rejects
+
+    summary = RunSummary("data-to-label", items=4, rejects=4)
+    summary.reject_reasons["request failed"] = 4
+    with pytest.raises(TooManyRejectsError, match="4 of 4 answers rejected \\(4 request failed\\)"):
+        check_rejects(summary)
+    summary.rejects = 3
+    check_rejects(summary)  # the default fails only when every answer was rejected
+    with pytest.raises(TooManyRejectsError):
+        check_rejects(summary, max_reject_share=0.5)
+
+
+def test_an_interrupted_write_keeps_the_previous_file(tmp_path):
+    from ad_signs.llm.run import replaced_when_done
+
+    path = tmp_path / "out.spacy"
+    path.write_text("previous")
+    with pytest.raises(KeyboardInterrupt):
+        with replaced_when_done(path) as partial:
+            partial.write_text("half")
+            raise KeyboardInterrupt
+    assert path.read_text() == "previous" and list(tmp_path.iterdir()) == [path]
+    with replaced_when_done(path) as partial:
+        partial.write_text("complete")
+    assert path.read_text() == "complete" and list(tmp_path.iterdir()) == [path]

@@ -26,6 +26,40 @@ def _overrides(ctx: typer.Context, **paths: Optional[object]) -> dict:
     return overrides
 
 
+def _check_output(output: Path, *inputs: Path, suffix: str = ".spacy") -> None:
+    """Before any model loads: the output is a `suffix` file, not a folder, not an input."""
+    if output.is_dir() or output.suffix != suffix:
+        msg.fail(f"{output}: give the path of a {suffix} file to write.", exits=1)
+    if any(output.resolve() == path.resolve() for path in inputs):
+        msg.fail(f"{output} is also the input: give another output path (an input is never overwritten).", exits=1)
+
+
+def _check_counts(**counts: int) -> None:
+    for name, n in counts.items():
+        if n < 0:
+            msg.fail(f"--{name.replace('_', '-')} must be 0 or more, not {n}.", exits=1)
+
+
+def _write_run(docs, summary, output: Path, rejects: Path, max_reject_share: float) -> None:
+    """Write the DocBin and its summary, unless too many answers were rejected: then exit 1 and
+    leave any previous output as it was."""
+    from .llm.run import TooManyRejectsError, check_rejects, write_docbin, write_summary
+
+    try:
+        check_rejects(summary, max_reject_share)
+    except TooManyRejectsError as err:
+        msg.table(summary.rows(), header=("", "count"), divider=True)
+        msg.fail(f"{err}: {output} not written.",
+                 f"See {rejects}; fix the model or endpoint and run again (answers that parsed are cached), "
+                 "or allow more with --max-reject-share.", exits=1)
+    write_docbin(docs, output)
+    write_summary(summary, output.with_suffix(".summary.json"))
+    _report(summary, output, rejects)
+
+
+MAX_REJECTS = typer.Option(1.0, help="Exit 1 without writing when this share of the answers or more is rejected (1.0: all)")
+
+
 def _report(summary, output: Path, rejects: Path) -> None:
     msg.table(summary.rows(), header=("", "count"), divider=True)
     msg.good(f"{summary.docs} docs -> {output}")
@@ -48,14 +82,17 @@ def label(
     rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
     sensitive: bool = typer.Option(False, "--sensitive", help="Treat the input as patient data (MIMIC files are recognised)"),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Send patient data to an endpoint off this machine (only one approved for it)"),
+    max_reject_share: float = MAX_REJECTS,
 ):
     """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
     from itertools import chain, islice
 
     from .llm.models import is_off_machine
-    from .llm.run import chat_model, label_docs, load_llm, write_docbin, write_summary
+    from .llm.run import chat_model, label_docs, load_llm
     from .readers import read_records, sentence_docs
 
+    _check_output(output, input_path)
+    _check_counts(limit=limit)
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
     records = read_records(input_path, text_field)
@@ -76,9 +113,7 @@ def label(
     labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
     if not summary.items:
         msg.fail(f"No sentences found in {input_path}: is the text field empty? See --text-field.", exits=1)
-    write_docbin(labelled, output)
-    write_summary(summary, output.with_suffix(".summary.json"))
-    _report(summary, output, rejects)
+    _write_run(labelled, summary, output, rejects, max_reject_share)
 
 
 @app.command(context_settings=OVERRIDES)
@@ -92,14 +127,17 @@ def generate(
     seed: int = typer.Option(0, help="Seed for the prompt plan (the model's sampling seed is in the config)"),
     cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
     rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
+    max_reject_share: float = MAX_REJECTS,
 ):
     """Label-to-data: the LLM writes sentences from the label definitions (bronze data)."""
     from spacy.util import load_config
 
     from .llm.generate_task import plan_requests
-    from .llm.run import generate_docs, load_llm, write_docbin, write_summary
+    from .llm.run import generate_docs, load_llm
     from .taxonomy import load_taxonomy
 
+    _check_output(output)
+    _check_counts(per_label=per_label, negatives_per_label=negatives_per_label)
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
     overrides = _overrides(ctx, llm_cache=cache)
@@ -111,9 +149,7 @@ def generate(
     task = nlp.get_pipe("llm").task
     requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed)
     docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
-    write_docbin(docs, output)
-    write_summary(summary, output.with_suffix(".summary.json"))
-    _report(summary, output, rejects)
+    _write_run(docs, summary, output, rejects, max_reject_share)
 
 
 @app.command()
@@ -156,13 +192,16 @@ def merge(
     """Concatenate DocBins (a training regime such as gold + silver + bronze)."""
     from spacy.tokens import DocBin
 
+    from .llm.run import replaced_when_done
+
+    _check_output(output, *inputs)
     merged = DocBin(store_user_data=True)
     for path in inputs:
         if path.suffix != ".spacy" or not path.exists():
             msg.fail(f"{path}: not an existing .spacy DocBin.", exits=1)
         merged.merge(DocBin(store_user_data=True).from_disk(path))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    merged.to_disk(output)
+    with replaced_when_done(output) as partial:
+        merged.to_disk(partial)
     msg.good(f"{len(merged)} docs from {len(inputs)} files -> {output}")
 
 
@@ -185,9 +224,11 @@ def filter_(
 
     from .corpus import read_docs
     from .filters import FilterSettings, filter_docs
+    from .llm.run import replaced_when_done
     from .metrics import label_set
     from .taxonomy import load_taxonomy
 
+    _check_output(output, input_path, *gold, *([relabel] if relabel else []))
     enabled = [f.strip() for f in filters.split(",") if f.strip()]
     for path in [input_path, *gold, *([relabel] if relabel else [])]:
         if path.suffix != ".spacy" or not path.exists():
@@ -201,9 +242,10 @@ def filter_(
                                    [doc.text for path in gold for doc in read_docs(path)], relabelled)
     except ValueError as err:
         msg.fail(str(err), exits=1)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=kept, store_user_data=True).to_disk(output)
-    srsly.write_json(output.with_suffix(".filter.json"), {**report.as_dict(), "filters": enabled})
+    with replaced_when_done(output) as partial:
+        DocBin(docs=kept, store_user_data=True).to_disk(partial)
+    with replaced_when_done(output.with_suffix(".filter.json")) as partial:
+        srsly.write_json(partial, {**report.as_dict(), "filters": enabled})
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
               header=(f"{report.seen} sentences", "dropped"), divider=True)
     msg.good(f"{report.kept} of {report.seen} kept -> {output}")

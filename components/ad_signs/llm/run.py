@@ -1,10 +1,12 @@
 """Run the two LLM directions over many docs: progress bar, rejects file, DocBin, run summary."""
 import json
+import os
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Union
 
 import srsly
 from spacy.language import Language
@@ -18,6 +20,10 @@ from .label_task import REJECT_KEY
 from .models import ChatModel
 
 NO_LABEL = "(none)"
+
+
+class TooManyRejectsError(RuntimeError):
+    """A run whose rejected answers (unparsed or failed requests) reach the allowed share."""
 
 
 @dataclass
@@ -141,12 +147,36 @@ def generate_docs(
     return made, _finish(nlp, summary, started)
 
 
-def write_docbin(docs: Iterable[Doc], path: Path) -> int:
+def check_rejects(summary: RunSummary, max_reject_share: float = 1.0) -> None:
+    """Raise TooManyRejectsError when rejects reach `max_reject_share` of the items (1.0: all of
+    them), so that a run that learnt nothing is a failure, not an empty dataset."""
+    if summary.items and summary.rejects / summary.items >= max_reject_share:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in summary.reject_reasons.most_common())
+        raise TooManyRejectsError(
+            f"{summary.rejects} of {summary.items} answers rejected ({reasons}), at or above the allowed share "
+            f"{max_reject_share:g}")
+
+
+@contextmanager
+def replaced_when_done(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` that replaces it only if the block completes: an interrupted
+    write leaves the previous file (or none), never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_docbin(docs: Iterable[Doc], path: Path) -> int:
     docbin = DocBin(store_user_data=True, docs=docs)
-    docbin.to_disk(path)
+    with replaced_when_done(path) as partial:
+        docbin.to_disk(partial)
     return len(docbin)
 
 
 def write_summary(summary: RunSummary, path: Path) -> None:
-    srsly.write_json(path, summary.as_dict())
+    with replaced_when_done(path) as partial:
+        srsly.write_json(partial, summary.as_dict())
