@@ -117,3 +117,32 @@ def test_an_interrupted_write_keeps_the_previous_file(tmp_path):
     with replaced_when_done(path) as partial:
         partial.write_text("complete")
     assert path.read_text() == "complete" and list(tmp_path.iterdir()) == [path]
+
+
+def test_unparsed_answers_are_not_replayed_from_the_cache(fake_llm_factory, tmp_path):
+    from ad_signs.llm.models import ChatModel
+
+    class ScriptedChat(ChatModel):
+        """Test double: a caching chat model that answers from a script keyed by the sentence."""
+
+        def __init__(self, script):
+            super().__init__(system_prompt="", response_format=None, temperature=0.0, max_tokens=8, seed=0,
+                             cache_path=str(tmp_path / "answers.sqlite"))
+            self.script, self.asked = script, []
+
+        def complete(self, messages, seed):
+            sentence = messages[-1]["content"].rstrip().rsplit("Sentence: ", 1)[1].split("\nAnswer:")[0]
+            self.asked.append(sentence)
+            return self.script[sentence]
+
+    texts = ["Wife says he forgets names.", "Started donepezil."]
+    broken = ScriptedChat({texts[0]: '{"labels": ["NOTICE_BY_OTHERS"]}', texts[1]: "AD_TREATMENT"})  # chatty: rejected
+    nlp = fake_llm_factory(LABEL_TASK, FakeLLM({}))
+    nlp.get_pipe("llm")._model = broken
+    _, summary = label_docs(nlp, (nlp.make_doc(t) for t in texts), tmp_path / "rejects.jsonl")
+    assert summary.rejects == 1 and summary.llm["forgotten"] == 1
+    fixed = ScriptedChat({texts[0]: "never asked: cached", texts[1]: '{"labels": ["AD_TREATMENT"]}'})
+    nlp.get_pipe("llm")._model = fixed
+    docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in texts), tmp_path / "rejects.jsonl")
+    assert fixed.asked == [texts[1]] and summary.rejects == 0 and summary.llm["cached"] == 1
+    assert docs[1].cats["AD_TREATMENT"] == 1.0

@@ -112,3 +112,11 @@ def test_endpoint_request_body_carries_schema():
     schema = {"type": "object"}
     body = endpoint("http://127.0.0.1:9/v1", response_format=schema).request_body([{"role": "user", "content": "x"}], 1)
     assert body["response_format"]["json_schema"]["schema"] == schema and body["seed"] == 1
+
+
+def test_forgotten_answers_are_asked_again(tmp_path):
+    model = CountingModel(cache_path=str(tmp_path / "c.sqlite"))
+    kept, dropped = model.answer("p1"), model.answer("p2")
+    assert model.forget(dropped) and not model.forget("an answer it never gave") and model.stats["forgotten"] == 1
+    again = CountingModel(cache_path=str(tmp_path / "c.sqlite"))
+    assert again.answer("p1") == kept and again.answer("p2") == dropped and again.calls == 1  # only p2 asked again

@@ -42,3 +42,6 @@ class AnswerCache:
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", (key, model, prompt, answer)
             )
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM answers WHERE key = ?", (key,))

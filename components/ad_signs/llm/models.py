@@ -4,7 +4,8 @@ Both follow spacy-llm's model contract, `(Iterable[Iterable[str]]) -> Iterable[I
 (one inner iterable of prompts per doc), send each prompt as a chat turn after a fixed system
 prompt, constrain the answer with a JSON schema, and keep every answer in an `AnswerCache`.
 A prompt whose request fails after retries yields a `FailedAnswer`, which the tasks' strict
-parsers count and set aside as a reject; failures are never cached, so a re-run asks again.
+parsers count and set aside as a reject; failures are never cached, and an answer the task cannot parse is dropped from the
+cache (`forget`), so a re-run asks again.
 """
 import ipaddress
 import json
@@ -13,7 +14,7 @@ import os
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Dict, Iterable, List, Optional
@@ -37,6 +38,9 @@ def is_off_machine(host: str) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name other than localhost
         return True
+
+
+RECENT_ANSWERS = 4096  # answers whose cache keys are kept for `forget`: many batches' worth
 
 
 class FailedAnswer(str):
@@ -69,6 +73,7 @@ class ChatModel:
         self.stats: Counter = Counter()
         self.failures: List[Dict[str, str]] = []
         self._occurrences: Counter = Counter()
+        self._recent_keys: "OrderedDict[str, str]" = OrderedDict()  # answer -> its cache key, newest last
         self._lock = threading.Lock()
 
     @cached_property
@@ -109,6 +114,7 @@ class ChatModel:
             cached = self.cache.get(key)
             if cached is not None:
                 self._count("cached")
+                self._remember(cached, key)
                 return cached
         messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
         # A seed per prompt and occurrence: sampled answers are reproducible in any order.
@@ -124,7 +130,26 @@ class ChatModel:
         self._count("asked")
         if self.cache is not None:
             self.cache.put(key, str(self.identity.get("model")), prompt, text)
+            self._remember(text, key)
         return text
+
+    def _remember(self, answer: str, key: str) -> None:
+        with self._lock:
+            self._recent_keys[answer] = key
+            self._recent_keys.move_to_end(answer)
+            while len(self._recent_keys) > RECENT_ANSWERS:
+                self._recent_keys.popitem(last=False)
+
+    def forget(self, answer: str) -> bool:
+        """Drop a recent answer from the cache (the task could not parse it), so that a later run
+        asks again instead of replaying it. False if it is not a cached answer of this run."""
+        with self._lock:
+            key = self._recent_keys.pop(answer, None)
+        if key is None or self.cache is None:
+            return False
+        self.cache.delete(key)
+        self._count("forgotten")
+        return True
 
     def _count(self, what: str) -> None:
         with self._lock:

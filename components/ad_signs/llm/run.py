@@ -73,8 +73,13 @@ def chat_model(nlp: Language) -> ChatModel:
     return nlp.get_pipe("llm")._model
 
 
-def _write_reject(f, doc: Doc, what: dict) -> str:
+def _set_aside(nlp: Language, f, doc: Doc, what: dict) -> str:
+    """Write a rejected answer to the rejects file and drop it from the answer cache (a later run
+    asks again); returns the reason."""
     reject = doc.user_data[REJECT_KEY]
+    forget = getattr(chat_model(nlp), "forget", None)  # any spacy-llm model works; ours cache answers
+    if forget is not None:
+        forget(reject.get("answer", ""))
     io = doc.user_data.get("llm_io", {}).get("llm", {})
     f.write(json.dumps({**what, "prompt": io.get("prompt"), **reject}, ensure_ascii=False) + "\n")
     f.flush()
@@ -105,7 +110,7 @@ def label_docs(
             summary.items += 1
             if REJECT_KEY in doc.user_data:
                 summary.rejects += 1
-                summary.reject_reasons[_write_reject(rejects, doc, {"text": doc.text, "source": doc.user_data.get("source")})] += 1
+                summary.reject_reasons[_set_aside(nlp, rejects, doc, {"text": doc.text, "source": doc.user_data.get("source")})] += 1
                 continue
             positives = [label for label, score in doc.cats.items() if score >= 0.5]
             summary.labels.update(positives or [NO_LABEL])
@@ -133,7 +138,7 @@ def generate_docs(
             request = doc.user_data[REQUEST_KEY]
             if REJECT_KEY in doc.user_data:
                 summary.rejects += 1
-                summary.reject_reasons[_write_reject(rejects, doc, {"request": request})] += 1
+                summary.reject_reasons[_set_aside(nlp, rejects, doc, {"request": request})] += 1
                 continue
             positive = request["polarity"] == "positive"
             for sentence in doc.user_data[GENERATED_KEY]:
