@@ -82,13 +82,43 @@ def test_patient_data_stays_on_the_machine_unless_allowed(tmp_path):
     remote = ("--components.llm.model.base_url", "http://192.0.2.1:8000/v1", "--components.llm.model.timeout", "0.2",
               "--components.llm.model.max_retries", "0")
     refused = run("label", tmp_path / "NOTEEVENTS.csv", tmp_path / "out.spacy", "--config", config, *remote)
-    assert refused.returncode == 1 and "holds patient data" in refused.stdout and "--allow-remote" in refused.stdout
+    assert refused.returncode == 1 and "is patient data" in refused.stdout and "--allow-remote" in refused.stdout
     assert not (tmp_path / "out.rejects.jsonl").exists() and not (tmp_path / "out.spacy").exists()  # nothing was asked
     (tmp_path / "out.spacy").write_bytes(b"an earlier run's output")
     allowed = run("label", tmp_path / "NOTEEVENTS.csv", tmp_path / "out.spacy", "--config", config, *remote, "--allow-remote")
     # it did try (an unroutable address): every request failed, so the run fails and writes nothing
     assert allowed.returncode == 1 and "1 of 1 answers rejected" in allowed.stdout and "out.spacy not written" in allowed.stdout
     assert (tmp_path / "out.spacy").read_bytes() == b"an earlier run's output" and (tmp_path / "out.rejects.jsonl").exists()
+
+
+def test_patient_data_is_found_in_any_record(tmp_path):
+    notes = tmp_path / "notes.jsonl"  # the first record says nothing of patients, the second does
+    notes.write_text('{"text": "Authored sentence."}\n{"text": "Pt confused.", "subject_id": 42}\n')
+    remote = ("--config", endpoint_config(tmp_path), "--components.llm.model.base_url", "http://192.0.2.1:8000/v1",
+              "--components.llm.model.timeout", "0.2", "--components.llm.model.max_retries", "0")
+    refused = run("label", notes, tmp_path / "out.spacy", *remote)
+    assert refused.returncode == 1 and "record notes:2 is patient data" in refused.stdout, refused.stdout + refused.stderr
+    assert not (tmp_path / "out.spacy").exists()
+
+
+def test_sentences_of_patient_notes_stay_patient_data_in_a_docbin(fake_llm_factory, tmp_path):
+    import pytest
+
+    from ad_signs.llm.run import PatientDataError, guard_patient_data, write_docbin
+    from ad_signs.readers import Record, read_records, sentence_docs
+    from conftest import FakeLLM
+
+    llm = FakeLLM({})
+    llm.host = ""  # in this process, as the default model
+    nlp = fake_llm_factory({"@llm_tasks": "ad_signs.LabelSentences.v1", "examples": None}, llm)
+    docs = list(sentence_docs(nlp, [Record("n1", "Pt confused. Wife worried.", sensitive=True), Record("a1", "Authored.")]))
+    write_docbin(docs, tmp_path / "silver.spacy")
+    assert [r.sensitive for r in read_records(tmp_path / "silver.spacy")] == [True, True, False]
+    assert len(list(guard_patient_data(read_records(tmp_path / "silver.spacy"), nlp))) == 3
+    llm.host = "gpu.example.org"
+    with pytest.raises(PatientDataError, match="silver:0 is patient data"):
+        list(guard_patient_data(read_records(tmp_path / "silver.spacy"), nlp))
+    assert len(list(guard_patient_data(read_records(tmp_path / "silver.spacy"), nlp, allow_remote=True))) == 3
 
 
 def test_loopback_is_on_the_machine():

@@ -87,8 +87,7 @@ def label(
     """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
     from itertools import chain, islice
 
-    from .llm.models import is_off_machine
-    from .llm.run import chat_model, label_docs, load_llm
+    from .llm.run import PatientDataError, guard_patient_data, label_docs, load_llm
     from .readers import read_records, sentence_docs
 
     _check_output(output, input_path)
@@ -100,17 +99,13 @@ def label(
     if first is None:
         msg.fail(f"{input_path} holds no records.", exits=1)
     nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
-    host = getattr(chat_model(nlp), "host", None)  # None: a model that does not say where it sends prompts
-    if (sensitive or first.sensitive) and (host is None or is_off_machine(host)) and not allow_remote:
-        msg.fail(
-            f"{input_path} holds patient data (credentialed data such as MIMIC may not be sent to other "
-            f"services), and the configured model sends prompts to {host or 'a remote service'}, off this machine.",
-            "Use the default local model or an endpoint on 127.0.0.1/localhost; pass --allow-remote only if "
-            "this endpoint is approved for this data.",
-            exits=1,
-        )
-    docs = islice(sentence_docs(nlp, chain([first], records), unit), limit or None)  # streamed
-    labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
+    try:  # every record is checked as it streams; the first one before anything is asked
+        records = guard_patient_data(chain([first], records), nlp, allow_remote, sensitive)
+        docs = islice(sentence_docs(nlp, chain([next(records)], records), unit), limit or None)  # streamed
+        labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
+    except PatientDataError as err:
+        msg.fail(f"{input_path}: {err}.", "Use the default local model or an endpoint on 127.0.0.1/localhost; pass "
+                 "--allow-remote only if this endpoint is approved for this data. Nothing was written.", exits=1)
     if not summary.items:
         msg.fail(f"No sentences found in {input_path}: is the text field empty? See --text-field.", exits=1)
     _write_run(labelled, summary, output, rejects, max_reject_share)

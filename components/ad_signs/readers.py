@@ -130,8 +130,9 @@ def _read_docbin(path: Path) -> Iterator[Record]:
         docs = DocBin(store_user_data=True).from_disk(path).get_docs(spacy.blank("en").vocab)
     except Exception as err:  # DocBin raises assorted msgpack/zlib errors on a wrong file
         raise InputError(f"{path}: not a spaCy DocBin ({err}).") from None
-    for n, doc in enumerate(docs):
-        yield Record(f"{path.stem}:{n}", doc.text, {"cats": dict(doc.cats)})
+    for n, doc in enumerate(docs):  # sentences cut from patient notes stay patient data
+        sensitive = bool((doc.user_data.get("source") or {}).get("sensitive", False))
+        yield Record(f"{path.stem}:{n}", doc.text, {"cats": dict(doc.cats)}, sensitive)
 
 
 def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> Iterator[Record]:
@@ -175,4 +176,6 @@ def sentence_docs(nlp: Language, records, unit: str = "note") -> Iterator[Doc]:
                 continue
             doc = nlp.make_doc(text)
             doc.user_data["source"] = {"id": record.id, "sentence": i, "start": start, "end": end}
+            if record.sensitive:
+                doc.user_data["source"]["sensitive"] = True
             yield doc

@@ -22,6 +22,27 @@ from .models import ChatModel
 NO_LABEL = "(none)"
 
 
+class PatientDataError(RuntimeError):
+    """Patient data on its way to a model that sends prompts off this machine."""
+
+
+def guard_patient_data(records: Iterable, nlp: Language, allow_remote: bool = False, sensitive: bool = False) -> Iterator:
+    """Pass records through, but raise PatientDataError at the first one that is patient data
+    (`record.sensitive`, or all of them with `sensitive=True`) when the pipeline's model sends
+    prompts off this machine (or does not say where), unless `allow_remote`. Checked record by
+    record, before any of it reaches the model."""
+    from .models import is_off_machine
+
+    host = getattr(chat_model(nlp), "host", None)  # None: a model that does not say where it sends prompts
+    remote = host is None or is_off_machine(host)
+    for record in records:
+        if remote and not allow_remote and (sensitive or record.sensitive):
+            raise PatientDataError(
+                f"record {record.id} is patient data (credentialed data such as MIMIC may not be sent to other "
+                f"services), and the configured model sends prompts to {host or 'a remote service'}, off this machine")
+        yield record
+
+
 class TooManyRejectsError(RuntimeError):
     """A run whose rejected answers (unparsed or failed requests) reach the allowed share."""
 
