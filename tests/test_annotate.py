@@ -66,7 +66,55 @@ def test_dask_local_cluster_gives_the_same_findings(model, tmp_path):
     assert sorted(key(rows)) == sorted(expected_rows(model))
 
 
+def test_note_ids_are_unique_and_the_same_with_or_without_dask(model, tmp_path):
+    from ad_signs.annotate import annotate_with_dask
+
+    notes = write_jsonl(tmp_path / "notes.jsonl", [{"text": t, "ward": "A"} for t in NOTES])  # no id: a note is FILE:ROW
+    invoke(model, notes, tmp_path / "one.jsonl")
+    one = list(srsly.read_jsonl(tmp_path / "one.jsonl"))
+    annotate_with_dask(str(model), notes, tmp_path / "findings", "text", None, "local", blocksize=120)
+    import dask.dataframe as dd
+
+    assert dd.read_json(notes, lines=True, blocksize=120).npartitions > 2  # several partitions, each restarting its index
+    rows = pd.read_parquet(tmp_path / "findings").to_dict("records")
+    assert sorted(key(rows)) == sorted(key(one)) and {r["note_id"] for r in one} <= {f"notes:{n}" for n in range(1, 13)}
+    assert len({r["note_id"] for r in rows}) > 3  # before, each partition restarted at row 0 and ids repeated
+
+
+def test_dask_keeps_multi_line_notes_of_a_csv_whole(model, tmp_path):
+    from ad_signs.annotate import annotate_with_dask
+
+    notes = tmp_path / "NOTEEVENTS.csv"  # MIMIC's notes span lines inside quoted fields
+    pd.DataFrame({"ROW_ID": [f"n{i}" for i in range(len(NOTES))], "TEXT": NOTES}).to_csv(notes, index=False)
+    assert sum("\n" in t for t in NOTES) >= 3
+    annotate_with_dask(str(model), notes, tmp_path / "findings", "TEXT", None, "local", blocksize=400)
+    rows = pd.read_parquet(tmp_path / "findings").to_dict("records")
+    assert sorted(key(rows)) == sorted(expected_rows(model)) and not (tmp_path / ".findings.csv-parts").exists()
+
+
+def test_id_field_names_the_note_without_dask_too(model, tmp_path):
+    notes = write_jsonl(tmp_path / "notes.jsonl", [{"id": "x", "visit": f"v{i}", "text": t} for i, t in enumerate(NOTES)])
+    invoke(model, notes, tmp_path / "out.jsonl", "--id-field", "visit")
+    ids = {r["note_id"] for r in srsly.read_jsonl(tmp_path / "out.jsonl")}
+    assert len(ids) > 3 and ids <= {f"v{i}" for i in range(len(NOTES))}
+    result = CliRunner().invoke(app, ["annotate", str(model), str(notes), str(tmp_path / "o.jsonl"), "--id-field", "nope"])
+    assert result.exit_code != 0 and "no id field 'nope'" in str(result.exception or result.output)
+
+
 def test_bad_output_format_says_what_to_fix(model, tmp_path):
     write_jsonl(tmp_path / "notes.jsonl", [{"text": NOTE}])
     result = CliRunner().invoke(app, ["annotate", str(model), str(tmp_path / "notes.jsonl"), str(tmp_path / "out.xlsx")])
-    assert result.exit_code != 0 and "write findings to .jsonl or .parquet" in str(result.exception or result.output)
+    assert result.exit_code == 1 and "write findings to .jsonl or .parquet" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_an_interrupted_annotate_leaves_no_partial_file(tmp_path, suffix):
+    from ad_signs.annotate import write_rows
+
+    def rows():
+        yield {"note_id": "n0", "sentence": 0, "start": 0, "end": 5, "text": "Conf.", "label": "DIAGNOSIS", "score": 0.9}
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_rows(rows(), tmp_path / f"findings{suffix}")
+    assert list(tmp_path.iterdir()) == []

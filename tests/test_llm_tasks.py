@@ -105,7 +105,7 @@ def test_a_run_with_too_many_rejects_is_an_error():
 
 
 def test_an_interrupted_write_keeps_the_previous_file(tmp_path):
-    from ad_signs.llm.run import replaced_when_done
+    from ad_signs.atomic import replaced_when_done
 
     path = tmp_path / "out.spacy"
     path.write_text("previous")

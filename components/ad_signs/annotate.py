@@ -5,14 +5,18 @@
 - On a cluster: Dask. Each partition of the notes table is annotated on a worker that loads the
   pipeline once; the findings are written as a Parquet dataset (one file per partition).
 """
+import csv
+import shutil
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .readers import InputError, Record
+from .atomic import replaced_when_done
+from .readers import ID_FIELDS, InputError, Record, _open_text
 
 DTYPES = {"note_id": "string", "sentence": "int32", "start": "int64", "end": "int64",
           "text": "string", "label": "string", "score": "float32"}  # one finding row (pandas dtypes)
@@ -36,32 +40,39 @@ def annotate_records(nlp: Language, records: Iterable[Record], n_process: int = 
 
 
 def write_rows(rows: Iterable[Dict], path: Path) -> int:
-    """Stream rows to .jsonl or .parquet; returns how many were written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".jsonl":
-        import json
+    """Stream rows to .jsonl or .parquet through a temporary file, renamed when complete (an
+    interrupted run leaves no partial file at `path`); returns how many were written."""
+    if path.suffix not in (".jsonl", ".parquet"):
+        raise InputError(f"{path}: write findings to .jsonl or .parquet.")
+    with replaced_when_done(path) as partial:
+        return _write_jsonl(rows, partial) if path.suffix == ".jsonl" else _write_parquet(rows, partial)
 
-        n = 0
-        with path.open("w", encoding="utf8") as f:
-            for n, row in enumerate(rows, 1):
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return n
-    if path.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        schema = pa.schema([("note_id", pa.string()), ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
-                            ("text", pa.string()), ("label", pa.string()), ("score", pa.float32())])
-        n, batch = 0, []
-        with pq.ParquetWriter(path, schema) as writer:
-            for row in rows:
-                batch.append(row)
-                if len(batch) == BATCH_ROWS:
-                    writer.write_table(pa.Table.from_pylist(batch, schema))
-                    n, batch = n + len(batch), []
-            writer.write_table(pa.Table.from_pylist(batch, schema))
-        return n + len(batch)
-    raise InputError(f"{path}: write findings to .jsonl or .parquet.")
+def _write_jsonl(rows: Iterable[Dict], path: Path) -> int:
+    import json
+
+    n = 0
+    with path.open("w", encoding="utf8") as f:
+        for n, row in enumerate(rows, 1):
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return n
+
+
+def _write_parquet(rows: Iterable[Dict], path: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("note_id", pa.string()), ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
+                        ("text", pa.string()), ("label", pa.string()), ("score", pa.float32())])
+    n, batch = 0, []
+    with pq.ParquetWriter(path, schema) as writer:
+        for row in rows:
+            batch.append(row)
+            if len(batch) == BATCH_ROWS:
+                writer.write_table(pa.Table.from_pylist(batch, schema))
+                n, batch = n + len(batch), []
+        writer.write_table(pa.Table.from_pylist(batch, schema))
+    return n + len(batch)
 
 
 @lru_cache(maxsize=2)
@@ -71,15 +82,42 @@ def _load(model: str) -> Language:
     return spacy.load(model)
 
 
-def annotate_frame(frame, model: str, text_field: str, id_field: Optional[str]):
-    """A pandas DataFrame of notes -> a DataFrame of findings (what each Dask task runs)."""
+def annotate_frame(frame, model: str, text_field: str, id_field: Optional[str], stem: str = "notes",
+                   offsets: Optional[List[int]] = None, partition_info: Optional[dict] = None):
+    """A pandas DataFrame of notes -> a DataFrame of findings (what each Dask task runs). Without
+    `id_field`, a note's id is STEM:ROW-NUMBER in the whole table (as `read_records` names it):
+    `offsets` holds each partition's first row, Dask's `partition_info` says which partition this is."""
     import pandas as pd
 
     nlp = _load(model)
-    ids = frame[id_field].astype(str) if id_field else frame.index.astype(str)
+    if id_field:
+        ids = list(frame[id_field].astype(str))
+    else:
+        start = offsets[partition_info["number"]] if offsets and partition_info else 0
+        ids = [f"{stem}:{start + k}" for k in range(1, len(frame) + 1)]
     records = [Record(i, text if isinstance(text, str) else "") for i, text in zip(ids, frame[text_field])]
     rows = list(annotate_records(nlp, records))
     return pd.DataFrame(rows, columns=list(DTYPES)).astype(DTYPES)
+
+
+def _csv_parts(path: Path, parts: Path, blocksize: str) -> Path:
+    """A CSV (also .gz) as a folder of Parquet files in row order, read as a stream by pyarrow,
+    which keeps a quoted newline inside its field: Dask's own CSV reader splits the file at byte
+    offsets and breaks multi-line notes, as MIMIC's are."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from dask.utils import parse_bytes
+
+    with _open_text(path) as f:
+        names = next(csv.reader(f), [])
+    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=parse_bytes(blocksize)),
+                            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}))
+    parts.mkdir(parents=True, exist_ok=True)
+    for i, batch in enumerate(reader):
+        pq.write_table(pa.Table.from_batches([batch]), parts / f"part-{i:06d}.parquet")
+    return parts
 
 
 def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: str, id_field: Optional[str],
@@ -91,8 +129,9 @@ def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: s
     from distributed import Client, LocalCluster
 
     suffix = "".join(input_path.suffixes[-2:]) if input_path.suffix == ".gz" else input_path.suffix
+    parts = output.with_name(f".{output.name}.csv-parts")  # beside the output: on storage the workers share
     if suffix in (".csv", ".csv.gz"):
-        notes = dd.read_csv(input_path, blocksize=None if suffix == ".csv.gz" else blocksize, dtype=str)
+        notes = dd.read_parquet(_csv_parts(input_path, parts, blocksize))
     elif suffix in (".jsonl", ".jsonl.gz"):
         notes = dd.read_json(input_path, lines=True, blocksize=None if suffix == ".jsonl.gz" else blocksize)
     elif suffix == ".parquet" or input_path.is_dir():
@@ -101,13 +140,21 @@ def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: s
         raise InputError(f"{input_path}: Dask reads .csv, .jsonl (also .gz) or Parquet.")
     if text_field not in notes.columns:
         raise InputError(f"{input_path}: no text column '{text_field}'. Available: {', '.join(notes.columns)}.")
+    if id_field and id_field not in notes.columns:
+        raise InputError(f"{input_path}: no id column '{id_field}'. Available: {', '.join(notes.columns)}. Pass --id-field NAME.")
+    id_field = id_field or next((name for name in ID_FIELDS if name in notes.columns), None)
     meta = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in DTYPES.items()})
     cluster = LocalCluster(processes=True, threads_per_worker=1) if scheduler == "local" else None
     try:
         with Client(cluster or scheduler):
-            findings = notes.map_partitions(annotate_frame, model, text_field, id_field, meta=meta)
+            offsets = None
+            if not id_field:  # row numbers across the whole table: count each partition's rows first
+                offsets = list(accumulate([0, *notes.map_partitions(len).compute()]))
+            stem = input_path.name.split(".")[0]
+            findings = notes.map_partitions(annotate_frame, model, text_field, id_field, stem, offsets, meta=meta)
             findings.to_parquet(output, write_index=False)
             return len(dd.read_parquet(output))
     finally:
         if cluster:
             cluster.close()
+        shutil.rmtree(parts, ignore_errors=True)

@@ -187,7 +187,7 @@ def merge(
     """Concatenate DocBins (a training regime such as gold + silver + bronze)."""
     from spacy.tokens import DocBin
 
-    from .llm.run import replaced_when_done
+    from .atomic import replaced_when_done
 
     _check_output(output, *inputs)
     merged = DocBin(store_user_data=True)
@@ -219,7 +219,7 @@ def filter_(
 
     from .corpus import read_docs
     from .filters import FilterSettings, filter_docs
-    from .llm.run import replaced_when_done
+    from .atomic import replaced_when_done
     from .metrics import label_set
     from .taxonomy import load_taxonomy
 
@@ -292,7 +292,7 @@ def annotate(
     n_process: int = typer.Option(1, help="Processes on this machine (nlp.pipe n_process)"),
     batch_size: int = typer.Option(64, help="Notes per batch"),
     dask: Optional[str] = typer.Option(None, help="Run on Dask: 'local' (this machine's cores) or a scheduler address tcp://host:8786"),
-    id_field: Optional[str] = typer.Option(None, help="Note id column for --dask (default: the row number)"),
+    id_field: Optional[str] = typer.Option(None, help="Note id column (default: ROW_ID, note_id, id, ... if present, else FILE:ROW)"),
 ):
     """Run the trained pipeline over many notes: one row per finding (note, sentence, label, score)."""
     import time
@@ -304,13 +304,15 @@ def annotate(
 
     if not input_path.exists():
         msg.fail(f"Input not found: {input_path}", exits=1)
+    if not dask and output.suffix not in (".jsonl", ".parquet"):  # before the pipeline loads
+        msg.fail(f"{output}: write findings to .jsonl or .parquet.", exits=1)
     started = time.perf_counter()
     if dask:
         rows = annotate_with_dask(model, input_path, output, text_field or "text", id_field, dask)
     else:
         import spacy
 
-        records = tqdm(read_records(input_path, text_field), desc="notes", unit="note")
+        records = tqdm(read_records(input_path, text_field, id_field), desc="notes", unit="note")
         nlp = spacy.load(model)
         rows = write_rows(annotate_records(nlp, records, n_process, batch_size), output)
     msg.good(f"{rows} findings -> {output} ({time.perf_counter() - started:.1f} s)")

@@ -73,29 +73,29 @@ def iter_jsonl(path: Path) -> Iterator[tuple]:
             yield n, row
 
 
-def _read_jsonl(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+def _read_jsonl(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
     for n, row in iter_jsonl(path):
         text_key = _pick(list(row), text_field, TEXT_FIELDS, path, "text")
-        id_key = _pick(list(row), None, ID_FIELDS, path, "id")
+        id_key = _pick(list(row), id_field, ID_FIELDS, path, "id")
         meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
         sensitive = any(k in row for k in SENSITIVE_FIELDS)
         yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta, sensitive)
 
 
-def _read_csv(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+def _read_csv(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
     csv.field_size_limit(sys.maxsize)  # MIMIC notes can be long
     with _open_text(path) as f:
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
-        id_key = _pick(columns, None, ID_FIELDS, path, "id")
+        id_key = _pick(columns, id_field, ID_FIELDS, path, "id")
         sensitive = any(k in columns for k in SENSITIVE_FIELDS)
         for n, row in enumerate(reader, 1):
             meta = {k: v for k, v in row.items() if k not in (text_key, None)}
             yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key] or "", meta, sensitive)
 
 
-def _read_parquet(path: Path, text_field: Optional[str]) -> Iterator[Record]:
+def _read_parquet(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
     """Notes from a Parquet file, read a row group at a time (needs pyarrow: the [scale] extra)."""
     try:
         import pyarrow.parquet as pq
@@ -107,7 +107,7 @@ def _read_parquet(path: Path, text_field: Optional[str]) -> Iterator[Record]:
         raise InputError(f"{path}: not a Parquet file ({err}).") from None
     columns = table.schema_arrow.names
     text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
-    id_key = _pick(columns, None, ID_FIELDS, path, "id")
+    id_key = _pick(columns, id_field, ID_FIELDS, path, "id")
     sensitive = any(k in columns for k in SENSITIVE_FIELDS)
     n = 0
     for batch in table.iter_batches():
@@ -135,8 +135,9 @@ def _read_docbin(path: Path) -> Iterator[Record]:
         yield Record(f"{path.stem}:{n}", doc.text, {"cats": dict(doc.cats)}, sensitive)
 
 
-def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> Iterator[Record]:
-    """Records from a .jsonl, .csv (either also gzipped), .parquet, .txt, .spacy file or a folder of .txt files."""
+def read_records(path: Union[str, Path], text_field: Optional[str] = None, id_field: Optional[str] = None) -> Iterator[Record]:
+    """Records from a .jsonl, .csv (either also gzipped), .parquet, .txt, .spacy file or a folder of .txt files.
+    A record's id is `id_field` (default: the first of ID_FIELDS present), else FILE-STEM:ROW-NUMBER."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")
@@ -149,15 +150,15 @@ def read_records(path: Union[str, Path], text_field: Optional[str] = None) -> It
         return
     kind = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     if kind in (".jsonl", ".jsonl.gz"):
-        yield from _read_jsonl(path, text_field)
+        yield from _read_jsonl(path, text_field, id_field)
     elif kind in (".csv", ".csv.gz"):
-        yield from _read_csv(path, text_field)
+        yield from _read_csv(path, text_field, id_field)
     elif kind == ".txt":
         yield from _read_txt(path)
     elif kind == ".spacy":
         yield from _read_docbin(path)
     elif kind == ".parquet":
-        yield from _read_parquet(path, text_field)
+        yield from _read_parquet(path, text_field, id_field)
     else:
         raise InputError(
             f"{path}: unsupported format '{kind}'. Use .jsonl, .csv (either may be .gz), .parquet, .txt, .spacy or a folder of .txt files."

@@ -1,9 +1,7 @@
 """Run the two LLM directions over many docs: progress bar, rejects file, DocBin, run summary."""
 import json
-import os
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Union
@@ -14,6 +12,7 @@ from spacy.tokens import Doc, DocBin
 from spacy_llm.util import assemble
 from tqdm import tqdm
 
+from ..atomic import replaced_when_done
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
 from .label_task import REJECT_KEY
@@ -181,19 +180,6 @@ def check_rejects(summary: RunSummary, max_reject_share: float = 1.0) -> None:
         raise TooManyRejectsError(
             f"{summary.rejects} of {summary.items} answers rejected ({reasons}), at or above the allowed share "
             f"{max_reject_share:g}")
-
-
-@contextmanager
-def replaced_when_done(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path` that replaces it only if the block completes: an interrupted
-    write leaves the previous file (or none), never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def write_docbin(docs: Iterable[Doc], path: Path) -> int:
