@@ -124,12 +124,20 @@ def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: s
                        scheduler: str = "local", blocksize: str = "64MB") -> int:
     """Annotate a notes table with Dask; `scheduler` is a `tcp://host:8786` address or 'local'
     (a LocalCluster of this machine's cores). Writes a Parquet dataset; returns the row count."""
+    parts = output.with_name(f".{output.name}.csv-parts")  # a CSV's Parquet parts, beside the output: on storage the workers share
+    try:
+        return _annotate_with_dask(model, input_path, output, text_field, id_field, scheduler, blocksize, parts)
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def _annotate_with_dask(model: str, input_path: Path, output: Path, text_field: str, id_field: Optional[str],
+                       scheduler: str, blocksize: str, parts: Path) -> int:
     import dask.dataframe as dd
     import pandas as pd
     from distributed import Client, LocalCluster
 
     suffix = "".join(input_path.suffixes[-2:]) if input_path.suffix == ".gz" else input_path.suffix
-    parts = output.with_name(f".{output.name}.csv-parts")  # beside the output: on storage the workers share
     if suffix in (".csv", ".csv.gz"):
         notes = dd.read_parquet(_csv_parts(input_path, parts, blocksize))
     elif suffix in (".jsonl", ".jsonl.gz"):
@@ -157,4 +165,3 @@ def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: s
     finally:
         if cluster:
             cluster.close()
-        shutil.rmtree(parts, ignore_errors=True)
