@@ -13,7 +13,7 @@ def test_default_parts_are_installed_in_order():
 def test_sha_mismatch_says_how_to_fix(tmp_path):
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
-    with pytest.raises(ModelFileError, match="(?s)SHA-256 mismatch.*model fetch"):
+    with pytest.raises(ModelFileError, match="(?s)SHA-256 mismatch.*pin the hash it has"):
         verify(gguf, "0" * 64)
     digest = model_file.sha256_of(gguf)
     assert verify(gguf, digest) == gguf and (tmp_path / "m.gguf.verified").exists()
@@ -47,3 +47,44 @@ def test_corrupted_assembled_model_is_rebuilt(tmp_path, monkeypatch):
     assert model_file.assemble_default_model(tmp_path) == target
     assert model_file.sha256_of(target) == model_file.DEFAULT_MODEL_SHA256
     assert not (tmp_path / (target.name + ".partial")).exists()
+
+
+def test_sha256_pins_are_checked_for_every_model(tmp_path, monkeypatch):
+    """A pin that is not the default model's is an error when no path is set (it used to be
+    ignored); an all-digit pin (an int once a config has parsed it) is accepted; a malformed pin
+    says what a pin looks like; a wrong pin on the user's own file does not advise `model fetch`."""
+    monkeypatch.delenv(model_file.ENV_MODEL_PATH, raising=False)
+    monkeypatch.setattr(model_file, "assemble_default_model", lambda: tmp_path / model_file.DEFAULT_MODEL_NAME)
+    with pytest.raises(ModelFileError, match="no model path is set"):
+        resolve_model_path(None, "ab" * 32)
+    assert resolve_model_path(None, model_file.DEFAULT_MODEL_SHA256.upper()).name == model_file.DEFAULT_MODEL_NAME
+    assert model_file.check_sha256(int("1" * 64)) == "1" * 64
+    for bad in ("abc", "g" * 64, 12, True, -1):
+        with pytest.raises(ModelFileError, match="is not a SHA-256"):
+            model_file.check_sha256(bad)
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 8)
+    with pytest.raises(ModelFileError, match="(?s)mismatch.*pin the hash it has") as err:
+        resolve_model_path(gguf, "1" * 64)
+    assert "model fetch" not in str(err.value) and model_file.sha256_of(gguf) in str(err.value)
+
+
+def test_all_digit_pin_passes_config_validation(tmp_path):
+    from spacy_llm.registry import registry
+
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 8)
+    pin = "1" * 64
+    with pytest.raises(ModelFileError, match=f"(?s)expected {pin}"):  # validated, then checked
+        registry.resolve({"m": {"@llm_models": "ad_signs.LlamaCpp.v1", "path": str(gguf), "sha256": int(pin)}})
+
+
+def test_truncated_gguf_is_named_not_a_traceback(tmp_path):
+    """The first 4 MB of the real model: starts like a GGUF, llama.cpp refuses it."""
+    from ad_signs.llm.models import llama_cpp_model
+
+    truncated = tmp_path / "truncated.gguf"
+    with model_file.locate_parts()[0].open("rb") as f:
+        truncated.write_bytes(f.read(4 << 20))
+    with pytest.raises(ModelFileError, match=r"(?s)could not load .*truncated.gguf \(4,194,304 bytes.*truncated"):
+        llama_cpp_model(path=str(truncated), cache_path=None)

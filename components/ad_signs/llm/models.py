@@ -17,13 +17,13 @@ import time
 from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Union
 from urllib.parse import urlparse
 
 from spacy_llm.registry import registry
 
 from .answer_cache import AnswerCache, answer_key
-from .model_file import resolve_model_path
+from .model_file import load_error, resolve_model_path
 
 logger = logging.getLogger("ad_signs")
 
@@ -166,7 +166,7 @@ class LlamaCppModel(ChatModel):
         self,
         *,
         path: Optional[str],
-        sha256: Optional[str],
+        sha256: Union[str, int, None],
         n_ctx: int,
         n_threads: Optional[int],
         n_batch: int,
@@ -183,14 +183,17 @@ class LlamaCppModel(ChatModel):
 
         self.path = resolve_model_path(path, sha256)
         self.reuse_prefix = reuse_prefix
-        self.llm = Llama(
-            model_path=str(self.path),
-            n_ctx=n_ctx,
-            n_threads=n_threads or os.cpu_count(),
-            n_batch=n_batch,
-            seed=self.seed,
-            verbose=verbose,
-        )
+        try:
+            self.llm = Llama(
+                model_path=str(self.path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count(),
+                n_batch=n_batch,
+                seed=self.seed,
+                verbose=verbose,
+            )
+        except ValueError as err:  # llama-cpp-python's "Failed to load model from file"
+            raise load_error(self.path, err) from None
         self.context_length = n_ctx
         # Build the grammar once rather than from the schema at every call.
         self.grammar = (
@@ -311,7 +314,7 @@ class RetryableError(RuntimeError):
 @registry.llm_models("ad_signs.LlamaCpp.v1")
 def llama_cpp_model(
     path: Optional[str] = None,
-    sha256: Optional[str] = None,
+    sha256: Union[str, int, None] = None,
     response_format: Optional[Dict[str, Any]] = None,
     system_prompt: str = DEFAULT_SYSTEM_PROMPT,
     temperature: float = 0.0,
