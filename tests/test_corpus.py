@@ -28,6 +28,23 @@ def test_gold_errors_name_file_and_line(tmp_path):
         write_gold(nlp, tmp_path / "b.jsonl", tmp_path / "b.spacy", taxonomy)
 
 
+@pytest.mark.parametrize("rows, message", [
+    ([{"text": "  ", "labels": []}], "line 1: the text is empty"),
+    ([{"text": "Pt lost.", "labels": [["DIAGNOSIS"]]}], "line 1: expected"),
+    ([{"text": "Pt lost.", "labels": "DIAGNOSIS"}], "line 1: expected"),
+    ([{"text": "Pt got lost.", "labels": ["COGNITIVE_IMPAIRMENT"]}, {"text": "Pt got  lost.", "labels": []}],
+     r"line 2: the sentence of line 1 again, labelled \[\] here and \['COGNITIVE_IMPAIRMENT'\] there"),
+])
+def test_gold_is_never_guessed(tmp_path, rows, message):
+    """Empty sentences, labels that are not a list of names, and one sentence with two label sets
+    are errors naming the line; an exact repeat with the same labels is kept."""
+    write_jsonl(tmp_path / "g.jsonl", rows)
+    with pytest.raises(InputError, match=message):
+        write_gold(spacy.blank("en"), tmp_path / "g.jsonl", tmp_path / "g.spacy", load_taxonomy())
+    write_jsonl(tmp_path / "same.jsonl", [{"text": "Pt lost.", "labels": []}] * 2)
+    assert write_gold(spacy.blank("en"), tmp_path / "same.jsonl", tmp_path / "same.spacy", load_taxonomy()) == 2
+
+
 def test_merge_concatenates_docbins_and_rejects_other_files(tmp_path):
     from typer.testing import CliRunner
 

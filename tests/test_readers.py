@@ -1,8 +1,12 @@
 import csv
 import gzip
+import json
+import re
 
 import pytest
 import spacy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ad_signs.readers import InputError, read_records, sentence_docs
 from conftest import write_jsonl
@@ -82,10 +86,59 @@ def test_bad_inputs_say_what_to_fix(tmp_path):
         list(read_records(tmp_path / "missing.jsonl"))
 
 
-def test_non_utf8_bytes_are_replaced_not_fatal(tmp_path):
-    (tmp_path / "latin1.txt").write_bytes("Pt était confus; épouse inquiète.\n".encode("latin-1"))
-    (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "Pt \xe9tait confus."}\n')
-    (tmp_path / "latin1.csv").write_bytes(b"TEXT\nPt \xe9tait confus.\n")
-    for name in ("latin1.txt", "latin1.jsonl", "latin1.csv"):
-        (record,) = read_records(tmp_path / name)
-        assert record.text.startswith("Pt \ufffdtait confus"), name
+def test_encodings_and_compression_are_checked_not_guessed(tmp_path):
+    """A byte-order mark is dropped; UTF-16, bytes that are not UTF-8, a gzip without .gz, a .gz
+    that is not gzip or is cut short: one InputError naming the file (and the line) and the fix."""
+    (tmp_path / "bom.csv").write_bytes("\ufeffTEXT\nPt confused.\n".encode("utf8"))
+    assert [r.text for r in read_records(tmp_path / "bom.csv")] == ["Pt confused."]
+    (tmp_path / "u16.jsonl").write_bytes('{"text": "Pt confused."}\n'.encode("utf-16"))
+    (tmp_path / "latin1.csv").write_bytes(b"TEXT\nok\nPt \xe9tait confus.\n")
+    (tmp_path / "zipped.jsonl").write_bytes(gzip.compress(b'{"text": "x"}\n'))
+    (tmp_path / "plain.jsonl.gz").write_bytes(b'{"text": "x"}\n')
+    zipped = gzip.compress("".join(f'{{"text": "note {i}"}}\n' for i in range(5000)).encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(zipped[: len(zipped) // 2])
+    (tmp_path / "nul.csv").write_bytes(b"TEXT\nPt \x00 confused.\n")
+    (tmp_path / "ragged.csv").write_bytes(b"id,TEXT\n1,Pt confused, agitated\n")
+    expected = {"u16.jsonl": "UTF-16 text. Save it as UTF-8", "latin1.csv": "latin1.csv, line 3: not UTF-8",
+                "zipped.jsonl": "gzip-compressed, but its name does not end in .gz",
+                "plain.jsonl.gz": "not a gzip file", "cut.jsonl.gz": "truncated or corrupt after line",
+                "ragged.csv": "line 2: the row does not have the header's 2 columns"}
+    for name, message in expected.items():
+        with pytest.raises(InputError, match=re.escape(message)):
+            list(read_records(tmp_path / name))
+    assert [r.text for r in read_records(tmp_path / "nul.csv")] == ["Pt \x00 confused."]  # kept as it is
+
+
+FIELD_VALUES = st.one_of(st.text(st.characters(blacklist_categories=("Cs",))), st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(),
+                         st.lists(st.text(max_size=3), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(FIELD_VALUES, min_size=1, max_size=4), kind=st.sampled_from(["jsonl", "jsonl.gz", "parquet"]),
+       cut=st.none() | st.integers(min_value=0, max_value=200))
+def test_any_field_value_is_read_exactly_or_refused_clearly(tmp_path, values, kind, cut):
+    """Whatever a text field holds and however the file is cut short, reading gives the texts
+    exactly as written (a null as '') or an InputError that names the file; never another
+    exception, never a value coerced into text."""
+    path = tmp_path / f"notes.{kind}"
+    rows = [{"note_id": str(i), "text": v} for i, v in enumerate(values)]
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pq.write_table(pa.Table.from_pylist(rows), path)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return  # a column of mixed types cannot be stored in Parquet at all
+    else:
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode("utf8")
+        path.write_bytes(gzip.compress(data) if kind.endswith(".gz") else data)
+    if cut is not None:
+        path.write_bytes(path.read_bytes()[:cut])
+    try:
+        texts = [r.text for r in read_records(path)]
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert cut is not None or texts == [v or "" for v in values]
+    assert all(isinstance(v, str) or v is None for v in values[:len(texts)])

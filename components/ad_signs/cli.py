@@ -85,6 +85,7 @@ def label(
     max_reject_share: float = MAX_REJECTS,
 ):
     """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
+    from collections import Counter
     from itertools import chain, islice
 
     from .llm.run import PatientDataError, guard_patient_data, label_docs, load_llm
@@ -101,8 +102,10 @@ def label(
     nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
     try:  # every record is checked as it streams; the first one before anything is asked
         records = guard_patient_data(chain([first], records), nlp, allow_remote, sensitive)
-        docs = islice(sentence_docs(nlp, chain([next(records)], records), unit), limit or None)  # streamed
+        skipped = Counter()
+        docs = islice(sentence_docs(nlp, chain([next(records)], records), unit, skipped), limit or None)  # streamed
         labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
+        summary.skipped.update(skipped)
     except PatientDataError as err:
         msg.fail(f"{input_path}: {err}.", "Use the default local model or an endpoint on 127.0.0.1/localhost; pass "
                  "--allow-remote only if this endpoint is approved for this data. Nothing was written.", exits=1)

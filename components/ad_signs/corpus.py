@@ -4,7 +4,7 @@ Every doc carries every label of the taxonomy in `doc.cats` (1.0 or 0.0): textca
 treats a missing label as unknown, so dev and test docs must be complete.
 """
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Dict, Iterator, List, Set, Tuple, Union
 
 import spacy
 from spacy.language import Language
@@ -15,17 +15,28 @@ from .taxonomy import Taxonomy, UnknownLabelError
 
 
 def gold_docs(nlp: Language, path: Union[str, Path], taxonomy: Taxonomy) -> Iterator[Doc]:
+    """One doc per line. A line without text, with labels that are not a list of label names, or
+    that repeats an earlier sentence with other labels is an error: gold is never guessed."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"Gold file not found: {path}")
+    seen: Dict[str, Tuple[int, Set[str]]] = {}
     for n, row in iter_jsonl(path):
-        if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
-            raise InputError(f'{path}, line {n}: expected {{"text": "...", "labels": [...]}}.')
+        labels = row.get("labels")
+        if not isinstance(row.get("text"), str) or not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise InputError(f'{path}, line {n}: expected {{"text": "...", "labels": ["LABEL", ...]}}.')
+        text = " ".join(row["text"].split())
+        if not text:
+            raise InputError(f"{path}, line {n}: the text is empty. Remove the line or write the sentence.")
         try:
-            cats = taxonomy.cats(row["labels"])
+            cats = taxonomy.cats(labels)
         except UnknownLabelError as err:
             raise UnknownLabelError(f"{path}, line {n}: {err}") from None
-        doc = nlp.make_doc(" ".join(row["text"].split()))
+        first, first_labels = seen.setdefault(text.lower(), (n, set(labels)))
+        if first_labels != set(labels):
+            raise InputError(f"{path}, line {n}: the sentence of line {first} again, labelled {sorted(labels)} here and "
+                             f"{sorted(first_labels)} there. Reconcile the two by the guideline and keep one.")
+        doc = nlp.make_doc(text)
         doc.cats = cats
         doc.user_data["source"] = {"id": f"{path.stem}:{n}", **{k: v for k, v in row.items() if k not in ("text", "labels")}}
         yield doc

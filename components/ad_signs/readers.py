@@ -6,9 +6,12 @@ import csv
 import gzip
 import json
 import sys
+import zlib
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -52,15 +55,60 @@ def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Pa
 
 
 def _open_text(path: Path):
-    """A text file, gunzipped on the fly when it ends in .gz."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf8", errors="replace", newline="")
-    return path.open(encoding="utf8", errors="replace", newline="")
+    """A UTF-8 text file (a byte-order mark is dropped), gunzipped on the fly when it ends in .gz.
+    Text in another encoding, or a file whose name hides or fakes its compression, is an InputError;
+    bytes that are not UTF-8 are found while reading (`_reading`)."""
+    gz = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if gz else path.open("rb")) as f:
+            head = f.read(4)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"{path}: not a gzip file ({err}). Rename it without .gz if it is plain text.") from None
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputError(f"{path}: UTF-16 text. Save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8 {path.name} > utf8{path.suffix}")
+    if not gz and head[:2] == b"\x1f\x8b":
+        raise InputError(f"{path}: gzip-compressed, but its name does not end in .gz. Rename it {path.name}.gz.")
+    opener = gzip.open if gz else open
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+def _first_bad_line(path: Path) -> int:
+    """The number of the first line of `path` that is not UTF-8."""
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                line.decode("utf8")
+            except UnicodeDecodeError:
+                return n
+    return 0
+
+
+@contextmanager
+def _reading(path: Path, line: Callable[[], int]):
+    """Errors met while reading `path` as one InputError naming the file, the line and the fix."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise InputError(f"{path}, line {_first_bad_line(path)}: not UTF-8 text. Save the file as UTF-8.") from None
+    except (EOFError, OSError, zlib.error) as err:  # a truncated or corrupt .gz
+        raise InputError(f"{path}: the gzip stream is truncated or corrupt after line {line()} ({err}). "
+                         "Copy or download the file again.") from None
+    except csv.Error as err:
+        raise InputError(f"{path}, line {line()}: not a well-formed CSV ({err}).") from None
+
+
+def _text(value: Any, path: Path, where: str, key: str) -> str:
+    """A record's text: a string, or '' for a null; any other type is an error, never coerced."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise InputError(f"{path}, {where}: field '{key}' holds {type(value).__name__} {str(value)[:40]!r}, not text. "
+                     "Fix the row, or pass --text-field NAME for the field that holds the note.")
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple]:
     """(line number, object) for each non-empty line; a line that is not a JSON object is an error."""
-    with _open_text(path) as f:
+    n = 0
+    with _open_text(path) as f, _reading(path, lambda: n):
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -79,20 +127,24 @@ def _read_jsonl(path: Path, text_field: Optional[str], id_field: Optional[str] =
         id_key = _pick(list(row), id_field, ID_FIELDS, path, "id")
         meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
         sensitive = any(k in row for k in SENSITIVE_FIELDS)
-        yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", str(row[text_key] or ""), meta, sensitive)
+        text = _text(row[text_key], path, f"line {n}", text_key)
+        yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", text, meta, sensitive)
 
 
 def _read_csv(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
     csv.field_size_limit(sys.maxsize)  # MIMIC notes can be long
-    with _open_text(path) as f:
+    with _open_text(path) as f, _reading(path, lambda: reader.line_num):
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
         id_key = _pick(columns, id_field, ID_FIELDS, path, "id")
         sensitive = any(k in columns for k in SENSITIVE_FIELDS)
         for n, row in enumerate(reader, 1):
-            meta = {k: v for k, v in row.items() if k not in (text_key, None)}
-            yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key] or "", meta, sensitive)
+            if None in row or None in row.values():
+                raise InputError(f"{path}, line {reader.line_num}: the row does not have the header's {len(columns)} "
+                                 "columns. Quote fields that hold commas or line breaks.")
+            meta = {k: v for k, v in row.items() if k != text_key}
+            yield Record(row[id_key] if id_key else f"{path.stem}:{n}", row[text_key], meta, sensitive)
 
 
 def _read_parquet(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
@@ -114,11 +166,13 @@ def _read_parquet(path: Path, text_field: Optional[str], id_field: Optional[str]
         for row in batch.to_pylist():
             n += 1
             meta = {k: v for k, v in row.items() if k != text_key and isinstance(v, (str, int, float, bool))}
-            yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", row[text_key] or "", meta, sensitive)
+            text = _text(row[text_key], path, f"row {n}", text_key)
+            yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", text, meta, sensitive)
 
 
 def _read_txt(path: Path) -> Iterator[Record]:
-    yield Record(path.stem, path.read_text(encoding="utf8", errors="replace"), {"file": path.name})
+    with _open_text(path) as f, _reading(path, lambda: 0):
+        yield Record(path.stem, f.read(), {"file": path.name})
 
 
 def _read_docbin(path: Path) -> Iterator[Record]:
@@ -165,11 +219,16 @@ def read_records(path: Union[str, Path], text_field: Optional[str] = None, id_fi
         )
 
 
-def sentence_docs(nlp: Language, records, unit: str = "note") -> Iterator[Doc]:
-    """One Doc per sentence (`unit="note"`: notes are split) with the source in `doc.user_data`."""
+def sentence_docs(nlp: Language, records, unit: str = "note", skipped: Optional[Counter] = None) -> Iterator[Doc]:
+    """One Doc per sentence (`unit="note"`: notes are split) with the source in `doc.user_data`.
+    Records without text yield nothing and are counted in `skipped`."""
     if unit not in ("note", "sentence"):
         raise InputError(f"unit must be 'note' or 'sentence', not '{unit}'.")
     for record in records:
+        if not record.text.strip():
+            if skipped is not None:
+                skipped["records without text"] += 1
+            continue
         spans = split_sentences(record.text) if unit == "note" else [(0, len(record.text))]
         for i, (start, end) in enumerate(spans):
             text = " ".join(record.text[start:end].split())

@@ -58,6 +58,7 @@ class RunSummary:
     llm: Dict[str, int] = field(default_factory=dict)
     labels: Counter = field(default_factory=Counter)
     reject_reasons: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)  # input records left out, by reason
 
     @property
     def seconds_per_item(self) -> float:
@@ -74,11 +75,13 @@ class RunSummary:
             "llm_calls": self.llm,
             "labels": dict(self.labels.most_common()),
             "reject_reasons": dict(self.reject_reasons.most_common()),
+            "skipped": dict(self.skipped.most_common()),
         }
 
     def rows(self) -> List[tuple]:
         rows = [(label, n) for label, n in self.labels.most_common()]
         rows += [("items in", self.items), ("docs written", self.docs), ("rejects", self.rejects)]
+        rows += [(f"skipped: {reason}", n) for reason, n in self.skipped.most_common()]
         rows += [(f"LLM {k}", v) for k, v in sorted(self.llm.items())]
         rows += [("seconds per item", f"{self.seconds_per_item:.2f}")]
         return rows
