@@ -17,7 +17,7 @@ from ad_signs.llm.run import generate_docs, load_llm
 
 def main(
     prompts: int = typer.Option(9, help="Generation prompts to run (one label each, round robin)"),
-    config: Path = typer.Option(Path("configs/llm_generate.cfg")),
+    config: Path = typer.Option(Path("components/ad_signs/configs/llm_generate.cfg")),
     seed: int = typer.Option(0),
     template: Optional[Path] = typer.Option(None, help="Prompt template (default: the config's)"),
     out: Path = typer.Option(Path("benchmarks/results/llm_generation.json")),

@@ -26,7 +26,7 @@ MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"
 def main(
     gold: Path = typer.Argument(Path("assets/gold/dev.jsonl")),
     shots: str = typer.Option("few", help="'few' (the config's examples) or 'zero'"),
-    config: Path = typer.Option(Path("configs/llm_label.cfg")),
+    config: Path = typer.Option(Path("components/ad_signs/configs/llm_label.cfg")),
     limit: int = typer.Option(0, help="First N sentences only (0: all)"),
     reuse_prefix: bool = typer.Option(True, help="Keep the KV cache of the shared prompt prefix"),
     examples: Optional[Path] = typer.Option(None, help="Few-shot examples file (default: the config's)"),

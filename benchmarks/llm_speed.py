@@ -5,7 +5,7 @@ ratio to the default and F1 on the sentences each setting labelled.
 
     python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --several 10 --no-reuse-sentences 10
 Writes benchmarks/results/llm_speed.json. Dev only: never used on test. With an endpoint config
-(configs/llm_endpoint.cfg) only the default setting runs: the others are the local decoder's.
+(components/ad_signs/configs/llm_endpoint.cfg) only the default setting runs: the others are the local decoder's.
 """
 import statistics
 from pathlib import Path
@@ -22,7 +22,7 @@ from llm_labeling import label_rows
 
 def main(
     gold: Path = typer.Argument(Path("assets/gold/dev.jsonl")),
-    config: Path = typer.Option(Path("configs/llm_label.cfg")),
+    config: Path = typer.Option(Path("components/ad_signs/configs/llm_label.cfg")),
     limit: int = typer.Option(0, help="First N sentences only (0: all)"),
     several: List[int] = typer.Option([5, 10], help="Sentences per prompt to compare with one"),
     no_reuse_sentences: int = typer.Option(10, help="Sentences for the run without prefix reuse (slow)"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The labeling-prompt tuning runs behind configs/llm_label.cfg, all on gold DEV (never test).
+# The labeling-prompt tuning runs behind components/ad_signs/configs/llm_label.cfg, all on gold DEV (never test).
 # Each writes benchmarks/results/experiments/<name>.json; ~3 min each on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -66,10 +66,10 @@ def test_help_lists_the_commands():
 
 
 def endpoint_config(tmp_path):
-    """configs/llm_label.cfg with its model block replaced by configs/llm_endpoint.cfg's, as the
+    """components/ad_signs/configs/llm_label.cfg with its model block replaced by components/ad_signs/configs/llm_endpoint.cfg's, as the
     endpoint file tells users to do."""
-    label = (ROOT / "configs/llm_label.cfg").read_text()
-    endpoint = (ROOT / "configs/llm_endpoint.cfg").read_text()
+    label = (ROOT / "components/ad_signs/configs/llm_label.cfg").read_text()
+    endpoint = (ROOT / "components/ad_signs/configs/llm_endpoint.cfg").read_text()
     path = tmp_path / "llm_endpoint_label.cfg"
     block = "\n[components.llm.model]\n"
     path.write_text(label[: label.index(block)] + endpoint[endpoint.index(block):])

@@ -12,7 +12,7 @@ from conftest import ROOT, FakeLLM
 
 LABEL_TASK = {
     "@llm_tasks": "ad_signs.LabelSentences.v1",
-    "examples": {"@misc": "spacy.FewShotReader.v1", "path": str(ROOT / "assets/fewshot/label_examples.jsonl")},
+    "examples": {"@misc": "spacy.FewShotReader.v1", "path": str(ROOT / "components/ad_signs/fewshot/label_examples.jsonl")},
 }
 
 

@@ -136,8 +136,8 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
         "api_key_env": None, "schema_style": "json_object", "max_concurrency": 1, "max_tokens": 64,
         "cache_path": None, "response_format": {"@llm_misc": "ad_signs.LabelAnswerSchema.v1"},
     }
-    nlp = load_llm(ROOT / "configs/llm_label.cfg", {"components.llm.model": model,
-                                                    "paths.examples": str(ROOT / "assets/fewshot/label_examples.jsonl")})
+    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model": model,
+                                                    "paths.examples": str(ROOT / "components/ad_signs/fewshot/label_examples.jsonl")})
     docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in SENTENCES[:2]), tmp_path / "rejects.jsonl")
     assert summary.llm == {"asked": 2} and summary.rejects == 0  # schema-constrained: always parses
     assert all(set(d.cats) == set(LABELS) for d in docs)
@@ -147,7 +147,7 @@ def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
     """The fast label decoder and grammar-constrained sampling, side by side on one model."""
     from ad_signs.llm.label_task import parse_label_answer
 
-    nlp = load_llm(ROOT / "configs/llm_label.cfg", {"components.llm.model.cache_path": None})
+    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model.cache_path": None})
     model = nlp.get_pipe("llm")._model
     task = nlp.get_pipe("llm").task
     assert model.choice_decoder is not None and model.identity["decoding"].startswith("choice")
@@ -162,7 +162,7 @@ def test_choice_decoding_answers_several_sentences_in_one_prompt():
     """`n_answers`: one valid label set per line, as many lines as sentences (benchmarks/llm_labeling.py)."""
     from ad_signs.llm.label_task import parse_label_answer
 
-    nlp = load_llm(ROOT / "configs/llm_label.cfg", {"components.llm.model.cache_path": None,
+    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model.cache_path": None,
                                                      "components.llm.task.examples": None})
     model = nlp.get_pipe("llm")._model
     prompt = "Label each sentence.\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(SENTENCES, 1))
@@ -170,3 +170,20 @@ def test_choice_decoding_answers_several_sentences_in_one_prompt():
     lines = answer.split("\n")
     assert len(lines) == len(SENTENCES)
     assert all(isinstance(parse_label_answer(line, LABELS), list) for line in lines)
+
+
+def test_label_runs_from_any_folder_with_the_librarys_own_config(tmp_path):
+    """The default configs, few-shot examples and taxonomy ship inside the library: `label` works
+    outside the checkout; a config that is not there is one clear line, before the model loads."""
+    write_jsonl(tmp_path / "notes.jsonl", [{"note_id": "n1", "text": SENTENCES[0]}])
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "ad_signs", "label", "notes.jsonl", "out.spacy", *args],
+                              cwd=tmp_path, capture_output=True, text=True)
+
+    done = run("--limit", "1")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (doc,) = DocBin().from_disk(tmp_path / "out.spacy").get_docs(spacy.blank("en").vocab)
+    assert doc.text == SENTENCES[0] and set(doc.cats) == set(LABELS)
+    missing = run("--config", "nope.cfg")
+    assert missing.returncode == 1 and "Config not found: nope.cfg" in missing.stdout and "Traceback" not in missing.stderr

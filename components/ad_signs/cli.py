@@ -74,7 +74,7 @@ def label(
     ctx: typer.Context,
     input_path: Path = typer.Argument(..., help="Notes or sentences: .jsonl, .csv (also .gz), .txt, .spacy or a folder of .txt"),
     output: Path = typer.Argument(..., help="DocBin (.spacy) of labelled sentences"),
-    config: Path = typer.Option(Path("configs/llm_label.cfg"), "--config", "-c", help="spacy-llm config"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="spacy-llm config (default: the library's llm_label.cfg)"),
     unit: str = typer.Option("note", help="'note': split records into sentences; 'sentence': one record is one sentence"),
     text_field: Optional[str] = typer.Option(None, help="Text column/field (default: text, TEXT, sentence)"),
     limit: int = typer.Option(0, help="Label at most this many sentences (0: all)"),
@@ -88,11 +88,12 @@ def label(
     from collections import Counter
     from itertools import chain, islice
 
-    from .llm.run import PatientDataError, guard_patient_data, label_docs, load_llm
+    from .llm.run import PatientDataError, guard_patient_data, label_docs, llm_config, load_llm
     from .readers import read_records, sentence_docs
 
     _check_output(output, input_path)
     _check_counts(limit=limit)
+    config = llm_config(config, "llm_label.cfg")
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
     records = read_records(input_path, text_field)
@@ -121,7 +122,7 @@ def generate(
     per_label: int = typer.Option(20, help="Positive sentences to write per label"),
     negatives_per_label: int = typer.Option(10, help="Hard negatives (negated, hypothetical, family history) per label"),
     labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy)"),
-    config: Path = typer.Option(Path("configs/llm_generate.cfg"), "--config", "-c", help="spacy-llm config"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="spacy-llm config (default: the library's llm_generate.cfg)"),
     seed: int = typer.Option(0, help="Seed for the prompt plan (the model's sampling seed is in the config)"),
     cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
     rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
@@ -131,11 +132,12 @@ def generate(
     from spacy.util import load_config
 
     from .llm.generate_task import plan_requests
-    from .llm.run import generate_docs, load_llm
+    from .llm.run import generate_docs, llm_config, load_llm
     from .taxonomy import load_taxonomy
 
     _check_output(output)
     _check_counts(per_label=per_label, negatives_per_label=negatives_per_label)
+    config = llm_config(config, "llm_generate.cfg")
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
     overrides = _overrides(ctx, llm_cache=cache)

@@ -19,6 +19,7 @@ from ..taxonomy import Taxonomy, load_taxonomy
 from .models import FailedAnswer
 
 TEMPLATES = Path(__file__).parent / "templates"
+FEWSHOT = Path(__file__).parent.parent / "fewshot" / "label_examples.jsonl"  # authored, see its data card
 REJECT_KEY = "llm_reject"
 
 
@@ -129,6 +130,18 @@ def read_template(template: Optional[str], default: str) -> str:
         return (TEMPLATES / default).read_text(encoding="utf8")
     path = Path(template)
     return path.read_text(encoding="utf8") if path.suffix == ".jinja" and path.exists() else template
+
+
+@registry.llm_misc("ad_signs.FewShotExamples.v1")
+def make_fewshot_examples(path: Optional[str] = None) -> Callable[[], List[Dict[str, Any]]]:
+    """Few-shot examples {"text", "labels"} from a .jsonl/.json/.yml file (spaCy-llm's
+    FewShotReader); the ones shipped with the library (`ad_signs/fewshot/`) by default."""
+    from spacy_llm.registry.reader import fewshot_reader
+
+    chosen = Path(path) if path else FEWSHOT
+    if not chosen.is_file():
+        raise FileNotFoundError(f"Few-shot examples not found: {chosen}. Set paths.examples to a .jsonl file, or null for the packaged ones.")
+    return fewshot_reader(chosen)
 
 
 @registry.llm_tasks("ad_signs.LabelSentences.v1")

@@ -13,6 +13,7 @@ from spacy_llm.util import assemble
 from tqdm import tqdm
 
 from ..atomic import replaced_when_done
+from ..readers import InputError
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
 from .label_task import REJECT_KEY
@@ -87,9 +88,22 @@ class RunSummary:
         return rows
 
 
-def load_llm(config: Union[str, Path], overrides: Optional[Dict[str, object]] = None) -> Language:
-    """The spacy-llm pipeline of a config file, with dotted-path overrides."""
-    return assemble(config, overrides=overrides or {})
+CONFIGS = Path(__file__).parent.parent / "configs"  # the library's default spacy-llm configs
+
+
+def llm_config(path: Union[str, Path, None], default: str) -> Path:
+    """`path`, or the library's own config `default` (e.g. "llm_label.cfg") when it is None."""
+    chosen = Path(path) if path else CONFIGS / default
+    if not chosen.is_file():
+        raise InputError(f"Config not found: {chosen}. Give a spacy-llm config file, or leave out --config for the "
+                         f"library's default ({CONFIGS / default}).")
+    return chosen
+
+
+def load_llm(config: Union[str, Path, None], overrides: Optional[Dict[str, object]] = None) -> Language:
+    """The spacy-llm pipeline of a config file (None: the library's labeling config), with
+    dotted-path overrides."""
+    return assemble(llm_config(config, "llm_label.cfg"), overrides=overrides or {})
 
 
 def chat_model(nlp: Language) -> ChatModel:
