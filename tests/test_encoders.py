@@ -30,7 +30,7 @@ def test_static_embeddings_are_model2vec_means_without_padding(encoders_dir):
     encoder = StaticEmbeddings(str(encoders_dir / "static"))
     encoder.initialize()
     vectors = encoder.predict(docs(SENTENCES))
-    assert vectors.shape == (4, 256) and np.allclose(np.linalg.norm(vectors[:3], axis=1), 1) and not vectors[3].any()
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors[:3], axis=1), 1) and not vectors[3].any()
     reference = StaticModel.from_pretrained(str(encoders_dir / "static"))
     for text, vector in zip(SENTENCES[:3], vectors):
         ids = [i for i in reference.tokenizer.encode(text, add_special_tokens=False).ids if i != reference.tokenizer.token_to_id("[PAD]")]

@@ -6,7 +6,9 @@ writes them into the pipeline's config (so `spacy.load(..., config=...)` can ove
 - "screening": the highest threshold whose dev recall is at least `screening_recall` (default
   0.9), and never above the "f1" one, for finding candidates to review rather than deciding.
 Thresholds come from a grid (`GRID`), not from the dev scores themselves, so that a handful of
-dev sentences cannot place a threshold exactly between two of their scores.
+dev sentences cannot place a threshold exactly between two of their scores. The grid is even in
+log-odds (0.018 ... 0.982), as fine for a rare label whose calibrated scores stay below 0.3 as
+for a frequent one.
 The Brier score and the reliability table say whether a score of 0.8 means 80 %.
 """
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Dict, List, Sequence, Union
 
 import numpy
 
-GRID = numpy.round(numpy.arange(0.05, 0.951, 0.05), 2)
+GRID = numpy.round(1 / (1 + numpy.exp(-numpy.arange(-4, 4.01, 0.25))), 4)
 OPERATING_POINTS = ("f1", "screening")
 
 

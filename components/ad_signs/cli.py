@@ -155,7 +155,7 @@ def generate(
 @app.command()
 def encoders(
     output: Path = typer.Argument(Path("encoders"), help="Folder for static/ and onnx/"),
-    pca_dims: int = typer.Option(256, min=8, help="Dimensions of the distilled static embeddings"),
+    pca_dims: Optional[int] = typer.Option(None, min=8, help="PCA the distilled static embeddings to this many dimensions (default: keep all 384)"),
     quantize: bool = typer.Option(False, help="int8 weights for the ONNX transformer (faster, but its vectors drift from the float model's)"),
 ):
     """Build the pretrained sentence encoders from the local all-MiniLM-L6-v2 (never a hub):

@@ -1,7 +1,8 @@
 """Build the two encoders of `ad_signs.encoders` from the local all-MiniLM-L6-v2 (the `encoders`
 step; needs the `[encoders]` extra: PyTorch, transformers, model2vec, onnx, onnxruntime):
 
-- `static/`: static embeddings distilled by model2vec (PCA to `pca_dims`, its default token
+- `static/`: static embeddings distilled by model2vec (all 384 dimensions by default: PCA to 256
+  lowered dev macro F1 of a linear probe, benchmarks/results/frozen_probe_static.json; its default token
   weighting), with the tokenizer;
 - `onnx/`: the transformer with mean pooling and L2 normalisation, exported to ONNX, optionally
   quantized to int8 weights, with the tokenizer.
@@ -14,7 +15,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import srsly
 
@@ -34,7 +35,7 @@ def _card(folder: Path, **settings) -> Dict:
     return card
 
 
-def build_static(source: str, output: Path, pca_dims: int = 256) -> Dict:
+def build_static(source: str, output: Path, pca_dims: Optional[int] = None) -> Dict:
     """Distil static embeddings from the sentence transformer at `source` (model2vec)."""
     from model2vec.distill import distill
 
@@ -83,7 +84,7 @@ def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 1
                  opset=opset, seconds=round(time.perf_counter() - started, 1))
 
 
-def build_encoders(output: Path, pca_dims: int = 256, quantize: bool = False) -> Dict[str, Dict]:
+def build_encoders(output: Path, pca_dims: Optional[int] = None, quantize: bool = False) -> Dict[str, Dict]:
     source = minilm_path()
     return {"static": build_static(source, output / "static", pca_dims),
             "onnx": build_onnx(source, output / "onnx", quantize)}
