@@ -1,13 +1,13 @@
 """Head settings of an encoder config, chosen on gold dev: train the config once per set of
 overrides (`spacy train`, gold train), choose its thresholds on gold dev, and print dev macro F1
-(what the choice is made on) next to test macro F1 and the worst label's (to report, never to
-choose on).
+(what the choice is made on) next to test macro F1, the worst label's and binary F1 (to report,
+never to choose on).
 
     python benchmarks/encoder_heads.py configs/train_accurate.cfg \
         '[{"training.optimizer.learn_rate": 0.05}, {"training.optimizer.learn_rate": 0.2}]'
 
 Used for the learn rate, dropout, epochs and model-best score of configs/train_fast.cfg and
-configs/train_accurate.cfg; writes benchmarks/results/encoder_heads/<config>.jsonl.
+configs/train_accurate.cfg; appends to benchmarks/results/encoder_heads/<config>.jsonl.
 """
 import contextlib
 import io
@@ -24,15 +24,20 @@ from ad_signs.corpus import read_docs
 from ad_signs.encoders import encoding_cache
 
 
+def f1s(gold: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    tp = (gold & decided).sum(0)
+    denominator = 2 * tp + (~gold & decided).sum(0) + (gold & ~decided).sum(0)
+    return np.divide(2 * tp, denominator, out=np.zeros(gold.shape[1]), where=denominator > 0)
+
+
 def macro(nlp, docs) -> tuple:
+    """Macro F1, the worst label's F1 and the binary F1 (any label vs none) at the pipeline's thresholds."""
     component = nlp.get_pipe("ad_signs")
     labels = list(component.labels)
     decided = score_matrix(nlp, docs, labels) >= np.array([component.thresholds[label] for label in labels])
     gold = gold_matrix(docs, labels)
-    tp = (gold & decided).sum(0)
-    denominator = 2 * tp + (~gold & decided).sum(0) + (gold & ~decided).sum(0)
-    f1 = np.divide(2 * tp, denominator, out=np.zeros(len(labels)), where=denominator > 0)
-    return float(f1.mean()), float(f1.min())
+    f1 = f1s(gold, decided)
+    return float(f1.mean()), float(f1.min()), float(f1s(gold.any(1, keepdims=True), decided.any(1, keepdims=True))[0])
 
 
 def main(
@@ -44,7 +49,7 @@ def main(
 ):
     from spacy.cli.train import train
 
-    dev, test = read_docs(corpus / "dev.spacy"), read_docs(corpus / "test.spacy")
+    train, dev, test = read_docs(corpus / "train.spacy"), read_docs(corpus / "dev.spacy"), read_docs(corpus / "test.spacy")
     results.mkdir(parents=True, exist_ok=True)
     rows = []
     with encoding_cache():
@@ -54,10 +59,11 @@ def main(
                 train(config, out, overrides={"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"), **overrides})
             calibrate(out / "model-best", dev)
             nlp = spacy.load(out / "model-best")
-            (dev_f, dev_worst), (test_f, test_worst) = macro(nlp, dev), macro(nlp, test)
-            rows.append({"overrides": overrides, "dev_macro_f": dev_f, "dev_worst_f": dev_worst, "test_macro_f": test_f, "test_worst_f": test_worst})
+            (dev_f, dev_worst, dev_binary), (test_f, test_worst, test_binary) = macro(nlp, dev), macro(nlp, test)
+            rows.append({"overrides": overrides, "train_docs": len(train), "dev_docs": len(dev), "dev_macro_f": dev_f, "dev_worst_f": dev_worst, "dev_binary_f": dev_binary,
+                         "test_macro_f": test_f, "test_worst_f": test_worst, "test_binary_f": test_binary})
             print(json.dumps(rows[-1]), flush=True)
-    srsly.write_jsonl(results / f"{config.stem}.jsonl", rows)
+    srsly.write_jsonl(results / f"{config.stem}.jsonl", rows, append=True, append_new_line=False)
 
 
 if __name__ == "__main__":

@@ -59,12 +59,11 @@ def throughput(nlp, notes, n_process: int, batch_size: int) -> dict:
 def bare_encoder(nlp, corpus) -> Optional[dict]:
     """The floor of a pipeline on a transformer: its encoder alone (tokenizer + onnxruntime) on the
     same sentences, as the component would get them (the clinical splitter's sentences)."""
-    from ad_signs.encoders import encode_with_session, encoder_tokenizer, onnx_session
+    from ad_signs.encoders import encode_with_session, encoder_tokenizer, frozen_encoders, onnx_session
 
-    model = nlp.get_pipe("ad_signs").model
-    if not model.has_ref("encoder") or model.get_ref("encoder").name != "onnx_encoder":
+    encoder = next((node for node in frozen_encoders(nlp.get_pipe("ad_signs").model) if node.name == "onnx_encoder"), None)
+    if encoder is None:
         return None
-    encoder = model.get_ref("encoder")
     texts = [note[start:end] for note in corpus for start, end in split_sentences(note)]
     session, tokenizer = onnx_session(encoder), encoder_tokenizer(encoder)
     encode_with_session(session, tokenizer, texts[:64], encoder.attrs["max_pieces"], encoder.attrs["batch_size"])  # warm up

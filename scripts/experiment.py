@@ -7,7 +7,9 @@ seeds.
         --bronze corpus/bronze_filtered.spacy --arch fast=configs/train_fast.cfg --arch cnn=configs/train_cnn.cfg
 
 Regimes: gold, silver, bronze, gold+silver, gold+bronze, gold+silver+bronze, gold + bronze before
-its filters (when given), and for the curve gold + the first A % of (shuffled) silver and bronze.
+its filters (when given), for the curve gold + the first A % of (shuffled) silver and bronze, and
+(with `--scarce N`) the paper's scarce setting: the first N gold train sentences, alone and with
+silver and bronze.
 The first architecture (the default) trains every regime; the others train gold only and the
 augmented regime that scored best for the default on dev. Each run is `spacy train` in a process
 forked from this one, two at a time on 2 cores; a frozen encoder encodes every distinct sentence
@@ -73,15 +75,20 @@ def fingerprint(*parts) -> str:
     return digest.hexdigest()
 
 
-def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed: int) -> Dict[str, tuple]:
+def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed: int, scarce: int = 0) -> Dict[str, tuple]:
     """One training DocBin per regime (and per curve amount) under `out`: {name: (path, stamp,
     size)}, the stamp naming the regime's inputs (a DocBin's bytes vary from one process to the
-    next)."""
+    next). `scarce` > 0 adds the paper's setting: the first `scarce` gold train sentences alone
+    and with silver and bronze."""
     out.mkdir(parents=True, exist_ok=True)
     docs = {name: read_docs(path) for name, path in sources.items()}
     recipes = {**REGIMES, **({"gold_bronze_unfiltered": ["train", "bronze_unfiltered"]} if "bronze_unfiltered" in docs else {})}
+    if scarce:
+        docs["scarce"] = docs["train"][:scarce]
+        recipes.update(scarce_gold=["scarce"], scarce_gold_silver_bronze=["scarce", "silver", "bronze"])
     regimes = {name: [doc for part in parts for doc in docs[part]] for name, parts in recipes.items()}
-    stamps = {name: fingerprint(*[sources[part] for part in parts]) for name, parts in recipes.items()}
+    inputs = {**{part: [path] for part, path in sources.items()}, "scarce": [sources["train"], f"first {scarce}"]}
+    stamps = {name: fingerprint(*[x for part in parts for x in inputs[part]]) for name, parts in recipes.items()}
     for amount in amounts:
         sampled = []
         for part in ("silver", "bronze"):
@@ -146,19 +153,19 @@ def run_all(jobs: List[Dict], processes: int) -> List[Dict]:
 
 
 def prepare_encodings(config: Path, texts: Sequence[str]) -> None:
-    """Encode every distinct text once with the config's frozen encoder (if it has one), into the
+    """Encode every distinct text once with the config's frozen encoders (if it has any), into the
     in-memory cache that the forked runs inherit (`encoding_cache()` is active: see main())."""
+    from ad_signs.encoders import frozen_encoders
+
     nlp = spacy.util.load_model_from_config(spacy.util.load_config(config), auto_fill=True)
-    model = nlp.get_pipe("ad_signs").model
-    if not model.has_ref("encoder"):
-        return
-    encoder = model.get_ref("encoder")
-    encoder.initialize()
+    encoders = frozen_encoders(nlp.get_pipe("ad_signs").model)
     docs = [nlp.make_doc(text) for text in dict.fromkeys(texts)]
-    started = time.perf_counter()
-    for start in tqdm(range(0, len(docs), 256), desc=f"encoding ({encoder.name})", unit="batch"):
-        encoder.predict(docs[start : start + 256])
-    msg.info(f"{len(docs)} distinct sentences encoded once in {time.perf_counter() - started:.1f} s ({encoder.attrs['encoder_id']})")
+    for encoder in encoders:
+        encoder.initialize()
+        started = time.perf_counter()
+        for start in tqdm(range(0, len(docs), 256), desc=f"encoding ({encoder.name})", unit="batch"):
+            encoder.predict(docs[start : start + 256])
+        msg.info(f"{len(docs)} distinct sentences encoded once in {time.perf_counter() - started:.1f} s ({encoder.attrs['encoder_id']})")
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -278,6 +285,7 @@ def main(
     arch: List[str] = typer.Option(..., help="NAME=CONFIG, repeatable; the first is the default architecture (every regime)"),
     accurate: Optional[str] = typer.Option("accurate", help="The architecture packaged as en_ad_signs_trf"),
     unfiltered_bronze: Optional[Path] = typer.Option(None, help="Bronze before the filters: adds the regime gold_bronze_unfiltered"),
+    scarce: int = typer.Option(0, min=0, help="Adds the regimes scarce_gold and scarce_gold_silver_bronze: the first N gold train sentences (0: none)"),
     seeds: int = typer.Option(3, min=1, help="Seeds per regime (0, 1, ...)"),
     amounts: str = typer.Option("25,50", help="Curve: percentages of silver and bronze added to gold"),
     max_epochs: int = typer.Option(0, min=0, help="Training epochs per run (0: each config's own)"),
@@ -296,7 +304,7 @@ def main(
     sources = {"train": corpus / "train.spacy", "silver": silver, "bronze": bronze}
     if unfiltered_bronze:
         sources["bronze_unfiltered"] = unfiltered_bronze
-    regimes = write_regimes(sources, training / "data", amount_list, seed)
+    regimes = write_regimes(sources, training / "data", amount_list, seed, scarce)
     dev, test = corpus / "dev.spacy", corpus / "test.spacy"
     texts = [doc.text for path in [*sources.values(), dev, test] for doc in read_docs(path)]
     encoder_files = sorted(Path("encoders").glob("*/build.json"))

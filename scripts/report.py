@@ -18,7 +18,8 @@ from wasabi import msg  # noqa: E402
 MAIN_REGIMES = ["gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze"]
 NAMES = {"gold": "gold", "silver": "silver only", "bronze": "bronze only", "gold_silver": "gold + silver",
          "gold_bronze": "gold + bronze", "gold_silver_bronze": "gold + silver + bronze",
-         "gold_bronze_unfiltered": "gold + bronze before the filters"}
+         "gold_bronze_unfiltered": "gold + bronze before the filters", "scarce_gold": "scarce gold (round 1 only)",
+         "scarce_gold_silver_bronze": "scarce gold + silver + bronze"}
 
 
 def table(header: List[str], rows: List[List]) -> str:
@@ -264,7 +265,7 @@ def benchmark_lines(folder: Path, generation: Optional[Path] = None) -> List[str
 def main(
     metrics: Path = typer.Argument(Path("metrics"), help="Folder with experiment/summary.json, data.json, llm_test.json"),
     output: Path = typer.Argument(Path("reports"), help="Folder for README.md and the PNG plots"),
-    rare_below: int = typer.Option(15, help="A label with fewer gold train sentences than this is 'rare'"),
+    rare_count: int = typer.Option(4, "--rare", min=1, help="How many of the labels with the fewest gold train sentences are 'rare'"),
     model: Optional[Path] = typer.Option(None, help="A trained pipeline to show on sample notes"),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the findings example"),
     n_notes: int = typer.Option(3, help="How many notes to show"),
@@ -279,7 +280,7 @@ def main(
     privacy = srsly.read_json(metrics / "privacy.json")
     regimes, labels = experiment["regimes"], experiment["labels"]
     train_counts = data["datasets"]["gold train"]["labels"]
-    rare = [label for label in labels if train_counts[label] < rare_below]
+    rare = sorted(labels, key=lambda label: (train_counts[label], labels.index(label)))[:rare_count]
     output.mkdir(parents=True, exist_ok=True)
     plot_per_label(experiment, rare, output / "per_label_f1.png")
     plot_curve(experiment, output / "amount_curve.png")
@@ -336,7 +337,8 @@ def main(
         "",
         f"Default architecture: `{experiment['config']}`, {experiment['seeds']} seeds per regime; "
         f"all scores on the gold test split ({data['datasets']['gold test']['sentences']} sentences). "
-        f"Rare labels (*): fewer than {rare_below} gold train sentences: {', '.join(rare) or 'none'}.",
+        f"Rare labels (*): the {len(rare)} with the fewest gold train sentences: "
+        + ", ".join(f"{label} ({train_counts[label]})" for label in rare) + ".",
         "",
         verdict,
         "",

@@ -1,5 +1,6 @@
 import pytest
 import spacy
+import srsly
 from spacy.tokens import DocBin
 
 from ad_signs.corpus import write_gold
@@ -56,6 +57,20 @@ def test_merge_concatenates_docbins_and_rejects_other_files(tmp_path):
     result = CliRunner().invoke(app, ["merge", str(tmp_path / "ab.spacy"), str(tmp_path / "a.spacy"), str(tmp_path / "b.spacy")])
     assert result.exit_code == 0, result.output
     docs = list(DocBin().from_disk(tmp_path / "ab.spacy").get_docs(nlp.vocab))
-    assert len(docs) == 155 + 273 and docs[0].user_data["source"]["id"] == "dev:1"
+    lines = sum(len((ROOT / f"assets/gold/{split}.jsonl").read_text().splitlines()) for split in ("dev", "train"))
+    assert len(docs) == lines and docs[0].user_data["source"]["id"] == "dev:1"
     result = CliRunner().invoke(app, ["merge", str(tmp_path / "x.spacy"), str(ROOT / "assets/gold/dev.jsonl")])
     assert result.exit_code == 1
+
+
+def test_no_gold_train_or_dev_sentence_repeats_a_test_sentence():
+    """The test split stays unseen: no train or dev sentence is a copy or near copy (word-trigram
+    Jaccard >= 0.5, the bar round 2 was deduplicated with; assets/README.md) of a test sentence."""
+    from ad_signs.filters import NearDuplicateIndex
+
+    index = NearDuplicateIndex(threshold=0.5)
+    for row in srsly.read_jsonl(ROOT / "assets/gold/test.jsonl"):
+        index.add(row["text"])
+    near = [row["text"] for split in ("train", "dev") for row in srsly.read_jsonl(ROOT / f"assets/gold/{split}.jsonl")
+            if index.match(row["text"])]
+    assert near == []

@@ -68,7 +68,7 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     assert sum(bronze["labels"].values()) == bronze["docs"]
     summary = srsly.read_json(project / "metrics/experiment/summary.json")
     assert set(summary["regimes"]) == {"gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze",
-                                       "gold_bronze_unfiltered", "gold_silver_bronze_50pct"}
+                                       "gold_bronze_unfiltered", "gold_silver_bronze_50pct", "scarce_gold", "scarce_gold_silver_bronze"}
     assert set(summary["architectures"]) == {"fast", "accurate", "cnn"}
     assert set(summary["architectures"]["accurate"]["regimes"]) == {"gold", summary["best_augmented"]}
     assert summary["regimes"]["gold"]["macro_f"]["mean"] > 0.2  # 5 epochs on gold train: far from chance all the same

@@ -7,7 +7,8 @@ never a hub), in two weights of install, built by `python -m ad_signs encoders` 
 - `ad_signs.OnnxEncoder.v1` (accurate): the transformer itself, exported to ONNX with its mean
   pooling, run by onnxruntime. Needs `onnxruntime` and `tokenizers`; no PyTorch.
 `ad_signs.SentenceClassifier.v1` puts a small trained head (linear or one hidden layer, sigmoid
-outputs trained with the log loss) on top of either.
+outputs trained with the log loss) on top of either, or of both side by side (thinc's
+`concatenate.v1` in the config, as `configs/train_accurate.cfg` does).
 
 The encoder's files are read once, at `nlp.initialize()`; after that the weights travel inside
 the pipeline (`nlp.to_disk`, `spacy package`), so an installed pipeline never needs the folder.
@@ -75,6 +76,11 @@ def _frozen(model: Model, docs: List[Doc], is_train: bool, encode: Callable[[Lis
     else:
         vectors = model.ops.asarray2f(encode(texts))
     return vectors, lambda d_vectors: []
+
+
+def frozen_encoders(model: Model) -> List[Model]:
+    """The frozen encoders inside `model` (one, or several under thinc's `concatenate`), in order."""
+    return [node for node in model.walk() if "encoder_id" in node.attrs]
 
 
 def _normalize(vectors: numpy.ndarray) -> numpy.ndarray:
