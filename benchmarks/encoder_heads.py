@@ -49,7 +49,7 @@ def main(
 ):
     from spacy.cli.train import train
 
-    train, dev, test = read_docs(corpus / "train.spacy"), read_docs(corpus / "dev.spacy"), read_docs(corpus / "test.spacy")
+    train_docs, dev, test = read_docs(corpus / "train.spacy"), read_docs(corpus / "dev.spacy"), read_docs(corpus / "test.spacy")
     results.mkdir(parents=True, exist_ok=True)
     rows = []
     with encoding_cache():
@@ -60,10 +60,10 @@ def main(
             calibrate(out / "model-best", dev)
             nlp = spacy.load(out / "model-best")
             (dev_f, dev_worst, dev_binary), (test_f, test_worst, test_binary) = macro(nlp, dev), macro(nlp, test)
-            rows.append({"overrides": overrides, "train_docs": len(train), "dev_docs": len(dev), "dev_macro_f": dev_f, "dev_worst_f": dev_worst, "dev_binary_f": dev_binary,
+            rows.append({"overrides": overrides, "train_docs": len(train_docs), "dev_docs": len(dev), "dev_macro_f": dev_f, "dev_worst_f": dev_worst, "dev_binary_f": dev_binary,
                          "test_macro_f": test_f, "test_worst_f": test_worst, "test_binary_f": test_binary})
             print(json.dumps(rows[-1]), flush=True)
-    srsly.write_jsonl(results / f"{config.stem}.jsonl", rows, append=True, append_new_line=False)
+            srsly.write_jsonl(results / f"{config.stem}.jsonl", rows[-1:], append=True, append_new_line=False)  # as each finishes
 
 
 if __name__ == "__main__":
