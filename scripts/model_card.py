@@ -49,7 +49,8 @@ def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Di
     test, labels = run["test"], summary["labels"]
     points = run["operating_points"]
     config = srsly.read_json(Path(choice["model"]) / "meta.json")
-    encoder = next((name for name in REQUIREMENTS if name in Path(choice["model"], "config.cfg").read_text()), None)
+    pipeline_config = Path(choice["model"], "config.cfg").read_text()
+    requirements = sorted({req for name, reqs in REQUIREMENTS.items() if f"ad_signs.{name}." in pipeline_config for req in reqs})
     rows = [[label, f"{test['per_label'][label]['p']:.2f}", f"{test['per_label'][label]['r']:.2f}",
              f"{test['per_label'][label]['f']:.2f}", f"{stats['per_label'][label]['f']:.2f}", test["per_label"][label]["support"],
              f"{points['f1'][label]:.2f}", f"{points['screening'][label]:.2f}"] for label in labels]
@@ -82,7 +83,7 @@ def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Di
         INTENDED_USE,
     ])
     meta = {**base, "name": package.split("_", 1)[1], "description": base["description"], "notes": notes,
-            "requirements": REQUIREMENTS.get(encoder, []),
+            "requirements": requirements,
             "performance": {"cats_macro_f": test["macro_f"], "cats_micro_f": test["micro_f"], "cats_binary_f": test["binary"]["f"],
                             "cats_binary_p": test["binary"]["p"], "cats_binary_r": test["binary"]["r"], "brier": test["brier"],
                             "cats_f_per_type": {label: test["per_label"][label] for label in labels},

@@ -65,3 +65,22 @@ def test_the_default_package_is_the_best_on_dev_among_the_fast_enough():
     assert (chosen["en_ad_signs_trf"]["architecture"], chosen["en_ad_signs_trf"]["regime"]) == ("accurate", "gold_bronze")
     slow_day = experiment.choose_packages(archs, 10_000, "accurate")["en_ad_signs"]
     assert slow_day["architecture"] == "fast" and not slow_day["floor_reached"]  # the fastest, never the accurate one
+
+
+def test_regimes_with_the_scarce_gold_setting(tmp_path):
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    sources = {}
+    for name, n in (("train", 10), ("silver", 4), ("bronze", 3)):
+        sources[name] = tmp_path / f"{name}.spacy"
+        DocBin(docs=[nlp.make_doc(f"{name} sentence {i}") for i in range(n)]).to_disk(sources[name])
+    regimes = experiment.write_regimes(sources, tmp_path / "data", [50], seed=0, scarce=6)
+    sizes = {name: size for name, (_, _, size) in regimes.items()}
+    assert sizes == {"gold": 10, "silver": 4, "bronze": 3, "gold_silver": 14, "gold_bronze": 13, "gold_silver_bronze": 17,
+                     "scarce_gold": 6, "scarce_gold_silver_bronze": 13, "gold_silver_bronze_50pct": 10 + 2 + 2}
+    scarce = [doc.text for doc in DocBin().from_disk(regimes["scarce_gold"][0]).get_docs(nlp.vocab)]
+    assert scarce == [f"train sentence {i}" for i in range(6)]  # the first N, in file order
+    again = experiment.write_regimes(sources, tmp_path / "again", [50], seed=0, scarce=5)
+    assert again["scarce_gold"][1] != regimes["scarce_gold"][1] and again["gold"][1] == regimes["gold"][1]  # stamps
