@@ -54,6 +54,7 @@ REGIMES = {
     "gold_silver_bronze": ["train", "silver", "bronze"],
 }
 BASELINE = "gold"
+SCARCE = "scarce_gold"
 AUGMENTED = ("gold_silver", "gold_bronze", "gold_silver_bronze")
 PACKAGES = {"default": "en_ad_signs", "accurate": "en_ad_signs_trf"}
 
@@ -207,8 +208,9 @@ def _mean_std(values: List[float]) -> Dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
 
 
-def summarize_regime(runs: List[Dict], baseline: Optional[List[Dict]], gold: np.ndarray, labels: List[str],
+def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: np.ndarray, labels: List[str],
                      samples: int, seed: int) -> Dict:
+    """Scores over seeds, and a paired bootstrap against each baseline (`{"vs_gold": runs, ...}`)."""
     def matrix(run):
         return np.array([[label in p for label in labels] for p in run["test"]["predictions"]])
 
@@ -221,10 +223,19 @@ def summarize_regime(runs: List[Dict], baseline: Optional[List[Dict]], gold: np.
              "per_label": {label: {m: float(np.mean([t["per_label"][label][m] for t in test])) for m in ("p", "r", "f")}
                            | {"support": test[0]["per_label"][label]["support"]} for label in labels}}
     stats["macro_f"]["interval"] = bootstrap(gold, [matrix(r) for r in runs], None, samples, seed)
-    if baseline is not None:
-        stats["vs_gold"] = bootstrap(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
-        stats["vs_gold"]["mean_diff"] = stats["vs_gold"].pop("mean")
+    for name, baseline in baselines.items():
+        stats[name] = bootstrap(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
+        stats[name]["mean_diff"] = stats[name].pop("mean")
     return stats
+
+
+def baselines_of(regime: str, by_regime: Dict[str, List[Dict]]) -> Dict[str, List[Dict]]:
+    """What a regime is compared with: gold only, and a scarce-gold regime also with scarce gold
+    alone (the paper's question: does synthetic data help when gold is scarce?)."""
+    baselines = {"vs_gold": by_regime[BASELINE]} if regime != BASELINE else {}
+    if regime.startswith(SCARCE + "_") and SCARCE in by_regime:
+        baselines["vs_scarce_gold"] = by_regime[SCARCE]
+    return baselines
 
 
 def measure(model: Path, texts: List[str], notes: List[str]) -> Dict:
@@ -342,7 +353,7 @@ def main(
         by_regime = {r: sorted((x for x in runs if x["arch"] == name and x["regime"] == r), key=lambda x: x["seed"])
                      for r in regimes}
         by_regime = {r: rs for r, rs in by_regime.items() if rs}
-        stats = {r: summarize_regime(rs, by_regime[BASELINE] if r != BASELINE else None, gold, labels, bootstrap_samples, seed)
+        stats = {r: summarize_regime(rs, baselines_of(r, by_regime), gold, labels, bootstrap_samples, seed)
                  for r, rs in by_regime.items()}
         architectures[name] = {"config": str(config), "regimes": stats,
                                "speed": measure(training / name / BASELINE / "seed0" / "model-best", [d.text for d in test_docs], note_texts)}

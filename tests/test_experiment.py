@@ -84,3 +84,12 @@ def test_regimes_with_the_scarce_gold_setting(tmp_path):
     assert scarce == [f"train sentence {i}" for i in range(6)]  # the first N, in file order
     again = experiment.write_regimes(sources, tmp_path / "again", [50], seed=0, scarce=5)
     assert again["scarce_gold"][1] != regimes["scarce_gold"][1] and again["gold"][1] == regimes["gold"][1]  # stamps
+
+
+def test_scarce_regimes_are_also_compared_with_scarce_gold_alone():
+    by_regime = {name: [{"seed": 0}] for name in ("gold", "gold_silver", "scarce_gold", "scarce_gold_silver_bronze")}
+    assert experiment.baselines_of("gold", by_regime) == {}
+    assert set(experiment.baselines_of("gold_silver", by_regime)) == {"vs_gold"}
+    assert set(experiment.baselines_of("scarce_gold", by_regime)) == {"vs_gold"}
+    both = experiment.baselines_of("scarce_gold_silver_bronze", by_regime)
+    assert set(both) == {"vs_gold", "vs_scarce_gold"} and both["vs_scarce_gold"] is by_regime["scarce_gold"]
