@@ -120,3 +120,22 @@ def test_forgotten_answers_are_asked_again(tmp_path):
     assert model.forget(dropped) and not model.forget("an answer it never gave") and model.stats["forgotten"] == 1
     again = CountingModel(cache_path=str(tmp_path / "c.sqlite"))
     assert again.answer("p1") == kept and again.answer("p2") == dropped and again.calls == 1  # only p2 asked again
+
+
+class SameAnswerModel(CountingModel):
+    """Test double: gives every prompt the same unparsable answer, as a chatty model often does."""
+
+    def complete(self, messages, seed):
+        self.calls += 1
+        return "BAD"
+
+
+def test_the_same_bad_answer_to_several_prompts_is_forgotten_for_each(tmp_path):
+    model = SameAnswerModel(cache_path=str(tmp_path / "c.sqlite"))
+    assert [model.answer(p) for p in ("p1", "p2", "p3")] == ["BAD"] * 3
+    assert model.forget("BAD") and model.forget("BAD") and model.stats["forgotten"] == 2
+    again = SameAnswerModel(cache_path=str(tmp_path / "c.sqlite"))
+    for p in ("p1", "p2", "p3"):
+        again.answer(p)
+    assert again.calls == 2 and again.stats["cached"] == 1  # the two forgotten asked again, the third replayed
+    assert again.forget("BAD") and again.forget("BAD") and again.forget("BAD") and not again.forget("BAD")

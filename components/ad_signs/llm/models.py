@@ -73,7 +73,8 @@ class ChatModel:
         self.stats: Counter = Counter()
         self.failures: List[Dict[str, str]] = []
         self._occurrences: Counter = Counter()
-        self._recent_keys: "OrderedDict[str, str]" = OrderedDict()  # answer -> its cache key, newest last
+        # answer -> the cache keys that gave it (two prompts can get the same text), newest last
+        self._recent_keys: "OrderedDict[str, List[str]]" = OrderedDict()
         self._lock = threading.Lock()
 
     @cached_property
@@ -135,16 +136,22 @@ class ChatModel:
 
     def _remember(self, answer: str, key: str) -> None:
         with self._lock:
-            self._recent_keys[answer] = key
+            keys = self._recent_keys.setdefault(answer, [])
+            if key not in keys:
+                keys.append(key)
             self._recent_keys.move_to_end(answer)
             while len(self._recent_keys) > RECENT_ANSWERS:
                 self._recent_keys.popitem(last=False)
 
     def forget(self, answer: str) -> bool:
         """Drop a recent answer from the cache (the task could not parse it), so that a later run
-        asks again instead of replaying it. False if it is not a cached answer of this run."""
+        asks again instead of replaying it; one call per rejected answer, so the same text given to
+        several prompts is forgotten once for each. False if no cached answer of this run is left."""
         with self._lock:
-            key = self._recent_keys.pop(answer, None)
+            keys = self._recent_keys.get(answer)
+            key = keys.pop(0) if keys else None
+            if keys is not None and not keys:
+                del self._recent_keys[answer]
         if key is None or self.cache is None:
             return False
         self.cache.delete(key)
