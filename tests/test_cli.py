@@ -97,7 +97,7 @@ def test_patient_data_is_found_in_any_record(tmp_path):
     remote = ("--config", endpoint_config(tmp_path), "--components.llm.model.base_url", "http://192.0.2.1:8000/v1",
               "--components.llm.model.timeout", "0.2", "--components.llm.model.max_retries", "0")
     refused = run("label", notes, tmp_path / "out.spacy", *remote)
-    assert refused.returncode == 1 and "record notes:2 is patient data" in refused.stdout, refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "record notes:2, sentence 0 is patient data" in refused.stdout, refused.stdout + refused.stderr
     assert not (tmp_path / "out.spacy").exists()
 
 
@@ -126,3 +126,24 @@ def test_loopback_is_on_the_machine():
 
     assert [is_off_machine(h) for h in ("", "localhost", "127.0.0.1", "::1", "10.0.0.5", "gpu.example.org")] == [
         False, False, False, False, True, True]
+
+
+def test_label_docs_guards_patient_data_for_python_callers_too(fake_llm_factory, tmp_path):
+    """The guard is in the labeling API, not only in the command: a Python caller of label_docs
+    cannot send a sentence of a patient note off the machine, wherever it sits in the stream."""
+    import pytest
+
+    from ad_signs.llm.run import PatientDataError, label_docs
+    from ad_signs.readers import Record, sentence_docs
+    from conftest import FakeLLM
+
+    llm = FakeLLM({})
+    llm.host = "gpu.example.org"
+    nlp = fake_llm_factory({"@llm_tasks": "ad_signs.LabelSentences.v1", "examples": None}, llm)
+    records = [Record("a1", "Authored sentence."), Record("n7", "Pt confused. Wife worried.", sensitive=True)]
+    with pytest.raises(PatientDataError, match="n7, sentence 0 is patient data"):
+        label_docs(nlp, sentence_docs(nlp, records), tmp_path / "rejects.jsonl")
+    with pytest.raises(PatientDataError, match="a1, sentence 0 is patient data"):  # the caller says all of it is
+        label_docs(nlp, sentence_docs(nlp, records[:1]), tmp_path / "rejects.jsonl", sensitive=True)
+    docs, summary = label_docs(nlp, sentence_docs(nlp, records), tmp_path / "rejects.jsonl", allow_remote=True)
+    assert summary.items == 3

@@ -86,9 +86,10 @@ def label(
 ):
     """Data-to-label: the LLM labels sentences with the taxonomy (silver data)."""
     from collections import Counter
+    from dataclasses import replace
     from itertools import chain, islice
 
-    from .llm.run import PatientDataError, guard_patient_data, label_docs, llm_config, load_llm
+    from .llm.run import PatientDataError, label_docs, llm_config, load_llm
     from .readers import read_records, sentence_docs
 
     _check_output(output, input_path)
@@ -101,11 +102,13 @@ def label(
     if first is None:
         msg.fail(f"{input_path} holds no records.", exits=1)
     nlp = load_llm(config, _overrides(ctx, llm_cache=cache))
-    try:  # every record is checked as it streams; the first one before anything is asked
-        records = guard_patient_data(chain([first], records), nlp, allow_remote, sensitive)
+    records = chain([first], records)
+    if sensitive:  # carried into the output DocBin, so that its sentences stay patient data
+        records = (replace(record, sensitive=True) for record in records)
+    try:  # every sentence is checked as it streams (label_docs), before it reaches the model
         skipped = Counter()
-        docs = islice(sentence_docs(nlp, chain([next(records)], records), unit, skipped), limit or None)  # streamed
-        labelled, summary = label_docs(nlp, docs, rejects, total=limit or None)
+        docs = islice(sentence_docs(nlp, records, unit, skipped), limit or None)  # streamed
+        labelled, summary = label_docs(nlp, docs, rejects, total=limit or None, allow_remote=allow_remote)
         summary.skipped.update(skipped)
     except PatientDataError as err:
         msg.fail(f"{input_path}: {err}.", "Use the default local model or an endpoint on 127.0.0.1/localhost; pass "

@@ -26,21 +26,30 @@ class PatientDataError(RuntimeError):
     """Patient data on its way to a model that sends prompts off this machine."""
 
 
-def guard_patient_data(records: Iterable, nlp: Language, allow_remote: bool = False, sensitive: bool = False) -> Iterator:
-    """Pass records through, but raise PatientDataError at the first one that is patient data
-    (`record.sensitive`, or all of them with `sensitive=True`) when the pipeline's model sends
-    prompts off this machine (or does not say where), unless `allow_remote`. Checked record by
-    record, before any of it reaches the model."""
+def _patient_data(item) -> tuple:
+    """(is it patient data, its id) of a reader's record or of a sentence Doc from `sentence_docs`."""
+    if isinstance(item, Doc):
+        source = item.user_data.get("source") or {}
+        return bool(source.get("sensitive")), f"{source.get('id', '?')}, sentence {source.get('sentence', '?')}"
+    return bool(item.sensitive), item.id
+
+
+def guard_patient_data(items: Iterable, nlp: Language, allow_remote: bool = False, sensitive: bool = False) -> Iterator:
+    """Pass records (or sentence Docs) through, but raise PatientDataError at the first one that is
+    patient data (`record.sensitive`, a Doc's `user_data["source"]["sensitive"]`, or all of them
+    with `sensitive=True`) when the pipeline's model sends prompts off this machine (or does not
+    say where), unless `allow_remote`. Checked one by one, before any of it reaches the model."""
     from .models import is_off_machine
 
     host = getattr(chat_model(nlp), "host", None)  # None: a model that does not say where it sends prompts
     remote = host is None or is_off_machine(host)
-    for record in records:
-        if remote and not allow_remote and (sensitive or record.sensitive):
+    for item in items:
+        is_patient_data, name = _patient_data(item)
+        if remote and not allow_remote and (sensitive or is_patient_data):
             raise PatientDataError(
-                f"record {record.id} is patient data (credentialed data such as MIMIC may not be sent to other "
+                f"record {name} is patient data (credentialed data such as MIMIC may not be sent to other "
                 f"services), and the configured model sends prompts to {host or 'a remote service'}, off this machine")
-        yield record
+        yield item
 
 
 class TooManyRejectsError(RuntimeError):
@@ -136,13 +145,15 @@ def _finish(nlp: Language, summary: RunSummary, started: float) -> RunSummary:
 
 
 def label_docs(
-    nlp: Language, docs: Iterable[Doc], rejects_path: Path, total: Optional[int] = None, batch_size: int = 16
+    nlp: Language, docs: Iterable[Doc], rejects_path: Path, total: Optional[int] = None, batch_size: int = 16,
+    allow_remote: bool = False, sensitive: bool = False,
 ) -> tuple:
-    """Label sentence Docs; returns (labelled docs, summary). Rejects go to `rejects_path`."""
+    """Label sentence Docs; returns (labelled docs, summary). Rejects go to `rejects_path`. Patient
+    data (see `guard_patient_data`) never reaches a model off this machine unless `allow_remote`."""
     summary, kept = RunSummary("data-to-label"), []
     started = time.perf_counter()
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
-    with rejects_path.open("w", encoding="utf8") as rejects:
+    docs = guard_patient_data(docs, nlp, allow_remote, sensitive)
+    with replaced_when_done(rejects_path) as partial, partial.open("w", encoding="utf8") as rejects:  # kept if interrupted
         for doc in tqdm(nlp.pipe(docs, batch_size=batch_size), total=total, desc="LLM labeling", unit="sent"):
             summary.items += 1
             if REJECT_KEY in doc.user_data:
@@ -166,9 +177,8 @@ def generate_docs(
     """Run generation requests; returns (one Doc per generated sentence with its cats, summary)."""
     summary, made = RunSummary("label-to-data"), []
     started = time.perf_counter()
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
     request_docs = (request_doc(nlp.make_doc, r) for r in requests)
-    with rejects_path.open("w", encoding="utf8") as rejects:
+    with replaced_when_done(rejects_path) as partial, partial.open("w", encoding="utf8") as rejects:  # kept if interrupted
         bar = tqdm(nlp.pipe(request_docs, batch_size=batch_size), total=len(requests), desc="LLM generation", unit="prompt")
         for i, doc in enumerate(bar):
             summary.items += 1
