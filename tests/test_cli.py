@@ -42,6 +42,9 @@ def test_bad_arguments_fail_before_the_model_loads(tmp_path):
         (("generate", tmp_path / "b.spacy", "--negatives-per-label", "-2"), "--negatives-per-label must be 0 or more"),
         (("merge", docbin, docbin), "is also the input"),
         (("filter", docbin, docbin, "--filters", "length"), "is also the input"),
+        (("corpus", notes, notes), "give the path of a .spacy file"),
+        (("corpus", docbin, docbin), "is also the input"),
+        (("annotate", "no_such_pipeline", notes, notes), "is also the input"),
     ]
     for args, message in cases:
         llm = ("--paths.gguf", tmp_path / "none.gguf") if args[0] in ("label", "generate") else ()  # a model load fails otherwise

@@ -183,6 +183,7 @@ def corpus(
     from .corpus import write_gold
     from .taxonomy import load_taxonomy
 
+    _check_output(output, gold)
     n = write_gold(spacy.blank("en"), gold, output, load_taxonomy(taxonomy))
     msg.good(f"{n} docs -> {output}")
 
@@ -314,6 +315,8 @@ def annotate(
         msg.fail(f"Input not found: {input_path}", exits=1)
     if not dask and output.suffix not in (".jsonl", ".parquet"):  # before the pipeline loads
         msg.fail(f"{output}: write findings to .jsonl or .parquet.", exits=1)
+    if output.resolve() == input_path.resolve():
+        msg.fail(f"{output} is also the input: give another output path (an input is never overwritten).", exits=1)
     started = time.perf_counter()
     if dask:
         rows = annotate_with_dask(model, input_path, output, text_field or "text", id_field, dask)

@@ -10,6 +10,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
+from .atomic import replaced_when_done
 from .readers import InputError, iter_jsonl
 from .taxonomy import Taxonomy, UnknownLabelError
 
@@ -44,8 +45,8 @@ def gold_docs(nlp: Language, path: Union[str, Path], taxonomy: Taxonomy) -> Iter
 
 def write_gold(nlp: Language, path: Union[str, Path], output: Union[str, Path], taxonomy: Taxonomy) -> int:
     docbin = DocBin(store_user_data=True, docs=gold_docs(nlp, path, taxonomy))
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    docbin.to_disk(output)
+    with replaced_when_done(Path(output)) as partial:
+        docbin.to_disk(partial)
     return len(docbin)
 
 
