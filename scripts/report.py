@@ -127,7 +127,9 @@ def architecture_lines(experiment: Dict, rare: List[str], llm: Dict) -> List[str
              f"default's best augmented regime on dev (**{NAMES.get(experiment['best_augmented'], experiment['best_augmented'])}**). "
              f"Test macro F1: mean ± std over {experiment['seeds']} seeds [95 % interval, bootstrap over test sentences "
              "and seeds]; Δ: the same bootstrap, paired, against the architecture's own gold-only runs. Speed: the gold "
-             "test sentences on 1 process; peak RSS: loading the pipeline and annotating 20 notes in a fresh process.", "",
+             "test sentences on 1 process; peak RSS: loading the pipeline and annotating 20 notes in a fresh process of the "
+             "project's environment, where thinc also imports PyTorch (installed for `train_trf.cfg`): an installed "
+             "pipeline in a fresh venv needs less (`metrics/benchmarks/pipeline_speed*.json`).", "",
              table(["architecture", "training data", "train sentences", "dev macro F1", "test macro F1", "micro F1", "binary F1",
                     "rare-label F1", "worst label F1", "Brier", "Δ macro F1 vs gold [95 % CI]", "sentences/s", "words/s", "MB",
                     "peak RSS MB"], rows), "",
@@ -314,7 +316,7 @@ def main(
     if scarce:  # the paper's setting: gold is scarce
         base, augmented = regimes["scarce_gold"], regimes["scarce_gold_silver_bronze"]
         verdict += (
-            f" With scarce gold ({NAMES['scarce_gold']}, {base['train_docs']} sentences), silver + bronze add "
+            f" With scarce gold ({base['train_docs']} sentences, round 1 only), silver + bronze add "
             f"{scarce['mean_diff']:+.3f} macro F1 (95 % interval {scarce['ci_low']:+.3f} to {scarce['ci_high']:+.3f}, "
             f"p = {scarce['p_not_better']:.3f}): {pm(augmented['macro_f'])} vs {pm(base['macro_f'])}; rare labels "
             f"{rare_f(augmented):.3f} vs {rare_f(base):.3f}."
