@@ -188,14 +188,11 @@ class SentenceFindings(MultiLabel_TextCategorizer):
         the entities. Built from one array of the note (`Span.as_doc()` costs ~4x more)."""
         if not sentences:
             return []
-        # Only what the note has: an attribute no component set is the default in a new Doc too
-        # (copying LEMMA, TAG, POS and MORPH when unset costs ~25 us a sentence).
-        attrs = [attr for attr in SENTENCE_ATTRS if attr == NORM or doc.has_annotation(attr)]
-        array = doc.to_array([ORTH, SPACY, *attrs])
+        array = doc.to_array([ORTH, SPACY, *SENTENCE_ATTRS])
         words = [doc.vocab.strings[orth] for orth in array[:, 0].tolist()]
         spaces = array[:, 1].astype(bool).tolist()
         return [Doc(doc.vocab, words=words[start:end], spaces=spaces[start:end])
-                .from_array(attrs, array[start:end, 2:]) for start, end in sentences]
+                .from_array(SENTENCE_ATTRS, array[start:end, 2:]) for start, end in sentences]
 
     def predict(self, docs: Iterable[Doc]) -> Tuple[List[List[Tuple[int, int]]], object]:
         docs = list(docs)
