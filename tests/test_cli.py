@@ -45,12 +45,20 @@ def test_bad_arguments_fail_before_the_model_loads(tmp_path):
         (("corpus", notes, notes), "give the path of a .spacy file"),
         (("corpus", docbin, docbin), "is also the input"),
         (("annotate", "no_such_pipeline", notes, notes), "is also the input"),
+        (("label", notes, tmp_path / "out.spacy", "--unit", "paragraph"), "--unit must be 'note' or 'sentence'"),
+        (("generate", tmp_path / "b.spacy", "--per-label", "0", "--negatives-per-label", "0"), "Nothing to generate"),
+        (("evaluate", docbin, docbin, tmp_path), "give the path of a .json file"),
+        (("evaluate", docbin, docbin, tmp_path / "m.json", "--limit", "-1"), "--limit must be 0 or more"),
     ]
     for args, message in cases:
         llm = ("--paths.gguf", tmp_path / "none.gguf") if args[0] in ("label", "generate") else ()  # a model load fails otherwise
         result = run(*args, *llm)
         assert result.returncode == 1 and message in result.stdout and "Traceback" not in result.stderr, (args, result.stdout)
     assert docbin.read_bytes() == b"" and notes.read_text() == '{"text": "Pt confused."}\n'
+    for command in (("label", notes, tmp_path / "out.spacy"), ("generate", tmp_path / "b.spacy")):
+        for share in ("0", "-3", "1.5"):
+            result = run(*command, "--max-reject-share", share, "--paths.gguf", tmp_path / "none.gguf")
+            assert result.returncode == 1 and "--max-reject-share must be above 0 and at most 1" in result.stdout, result.stdout
 
 
 def test_unknown_label_and_broken_taxonomy(tmp_path):

@@ -34,6 +34,11 @@ def _check_output(output: Path, *inputs: Path, suffix: str = ".spacy") -> None:
         msg.fail(f"{output} is also the input: give another output path (an input is never overwritten).", exits=1)
 
 
+def _check_share(max_reject_share: float) -> None:
+    if not 0 < max_reject_share <= 1:
+        msg.fail(f"--max-reject-share must be above 0 and at most 1, not {max_reject_share}.", exits=1)
+
+
 def _check_counts(**counts: int) -> None:
     for name, n in counts.items():
         if n < 0:
@@ -94,6 +99,9 @@ def label(
 
     _check_output(output, input_path)
     _check_counts(limit=limit)
+    _check_share(max_reject_share)
+    if unit not in ("note", "sentence"):
+        msg.fail(f"--unit must be 'note' or 'sentence', not '{unit}'.", exits=1)
     config = llm_config(config, "llm_label.cfg")
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
@@ -140,6 +148,9 @@ def generate(
 
     _check_output(output)
     _check_counts(per_label=per_label, negatives_per_label=negatives_per_label)
+    _check_share(max_reject_share)
+    if per_label == negatives_per_label == 0:
+        msg.fail("Nothing to generate: --per-label and --negatives-per-label are both 0.", exits=1)
     config = llm_config(config, "llm_generate.cfg")
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
@@ -271,12 +282,15 @@ def evaluate(
     import srsly
     from spacy.tokens import DocBin
 
+    from .atomic import replaced_when_done
     from .metrics import evaluate_pipeline, evaluate_predictions, format_table
     from .taxonomy import load_taxonomy
 
     for path in (model, test):
         if not path.exists():
             msg.fail(f"Not found: {path}", exits=1)
+    _check_output(output, model, test, suffix=".json")
+    _check_counts(limit=limit)
     vocab = spacy.blank("en").vocab
     gold = list(DocBin().from_disk(test).get_docs(vocab))[: limit or None]
     if model.suffix == ".spacy":
@@ -284,8 +298,8 @@ def evaluate(
     else:
         scores = evaluate_pipeline(spacy.load(model), gold, threshold)
     scores.update({"model": str(model), "test": str(test)})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, scores)
+    with replaced_when_done(output) as partial:
+        srsly.write_json(partial, scores)
     msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
     if scores.get("missing"):
         msg.warn(f"{scores['missing']} gold sentences have no prediction (rejected LLM answers); scored as no label.")
