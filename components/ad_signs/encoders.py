@@ -168,7 +168,7 @@ def _static_forward(model: Model, docs: List[Doc], is_train: bool):
     def encode(texts: List[str]) -> numpy.ndarray:
         pieces = [[j for j in e.ids if j != unk] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
         out = numpy.zeros((len(texts), table.shape[1]), dtype="float32")
-        for i, sentence in enumerate(pieces):  # a sum per sentence: ~4x faster than numpy.add.reduceat on rows
+        for i, sentence in enumerate(pieces):  # a sum per sentence (numpy.add.reduceat over rows is slow)
             if sentence:
                 out[i] = table[sentence].sum(axis=0) / len(sentence)
         return _normalize(out)
