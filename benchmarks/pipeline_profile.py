@@ -3,7 +3,7 @@ and the sentence splitter alone), then inside the `ad_signs` component each step
 each layer of the model, the annotations), timed inside one `nlp.pipe` run of the whole pipeline
 (wall clock, not a profiler, whose overhead would inflate the Python-heavy steps).
 
-    python benchmarks/pipeline_profile.py training/packages/en_ad_signs --out metrics/benchmarks/pipeline_profile.json
+    python benchmarks/pipeline_profile.py training/packages/en_ad_signs --out benchmarks/results/pipeline_profile.json
 """
 import functools
 import time

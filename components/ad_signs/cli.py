@@ -30,6 +30,10 @@ def _check_output(output: Path, *inputs: Path, suffix: str = ".spacy") -> None:
     """Before any model loads: the output is a `suffix` file, not a folder, not an input."""
     if output.is_dir() or output.suffix != suffix:
         msg.fail(f"{output}: give the path of a {suffix} file to write.", exits=1)
+    _check_not_input(output, *inputs)
+
+
+def _check_not_input(output: Path, *inputs: Path) -> None:
     if any(output.resolve() == path.resolve() for path in inputs):
         msg.fail(f"{output} is also the input: give another output path (an input is never overwritten).", exits=1)
 
@@ -329,8 +333,7 @@ def annotate(
         msg.fail(f"Input not found: {input_path}", exits=1)
     if not dask and output.suffix not in (".jsonl", ".parquet"):  # before the pipeline loads
         msg.fail(f"{output}: write findings to .jsonl or .parquet.", exits=1)
-    if output.resolve() == input_path.resolve():
-        msg.fail(f"{output} is also the input: give another output path (an input is never overwritten).", exits=1)
+    _check_not_input(output, input_path)
     started = time.perf_counter()
     if dask:
         rows = annotate_with_dask(model, input_path, output, text_field or "text", id_field, dask)
