@@ -39,7 +39,8 @@ def main(
     texts = [r.text for r in islice(read_records(notes, text_field=text_field), sample)]
     per_note = sum(len(split_sentences(t)) for t in texts) / len(texts)
     sentences = total_notes * per_note
-    llm = srsly.read_json(llm_speed)["runs"]["1 per prompt, prefix reuse"]["seconds_per_sentence"]
+    speeds = srsly.read_json(llm_speed)
+    llm = speeds["runs"][speeds.get("config_setting", "1 per prompt, prefix reuse")]["seconds_per_sentence"]  # the label config's own
     pipeline = srsly.read_json(pipeline_speed)["runs"]["pipeline, 1 process"]["sentences_per_second"]
     rows = {
         "LLM on CPU (measured rate)": {"sentences_per_second": 1 / llm, "price_per_hour": cpu_price_per_hour,

@@ -1,54 +1,90 @@
-"""Label-to-data speed and yield: sentences per minute on the default config.
+"""Label-to-data speed and how note-like the sentences are, side by side in one run: the default
+config against earlier settings (by default: the same prompt answered one at a time, and the
+first bronze prompt, generate.v1.jinja with 5 sentences per prompt, one at a time), on the first
+prompts of the same seeded plan.
 
-    python benchmarks/llm_generation.py --prompts 9
-Writes benchmarks/results/llm_generation.json.
+    python benchmarks/llm_generation.py --prompts 32 --baseline-prompts 8
+Writes benchmarks/results/llm_generation.json: per setting, sentences per minute, the mean
+length in tokens against gold train's, distinct-2 and the share with markdown.
 """
+import statistics
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List
 
+import spacy
 import srsly
 import typer
 from wasabi import msg
 
 from ad_signs.llm.generate_task import plan_requests
 from ad_signs.llm.run import generate_docs, load_llm
+from ad_signs.text import distinct_n, has_markdown, lower_tokens
+
+BASELINES = ["generate.v2.jinja:10:1", "generate.v1.jinja:5:1"]  # TEMPLATE:PER_PROMPT:N_PARALLEL
 
 
-def main(
-    prompts: int = typer.Option(9, help="Generation prompts to run (one label each, round robin)"),
-    config: Path = typer.Option(Path("components/ad_signs/configs/llm_generate.cfg")),
-    seed: int = typer.Option(0),
-    template: Optional[Path] = typer.Option(None, help="Prompt template (default: the config's)"),
-    out: Path = typer.Option(Path("benchmarks/results/llm_generation.json")),
-):
+def run_setting(config: Path, template: str, per_prompt: int, n_parallel: int, prompts: int, seed: int) -> dict:
     overrides = {"components.llm.model.cache_path": None}
+    if n_parallel:
+        overrides["components.llm.model.n_parallel"] = n_parallel
     if template:
-        overrides["components.llm.task.template"] = str(template)
+        overrides["components.llm.task.template"] = str(Path("components/ad_signs/llm/templates") / template)
+    if per_prompt:
+        overrides.update({"components.llm.task.per_prompt": per_prompt, "components.llm.model.response_format.n": per_prompt})
     nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
-    plan = plan_requests(task.taxonomy, task.per_prompt, task.per_prompt, task.per_prompt, seed)
+    rounds = -(-prompts // (2 * len(task.taxonomy.labels)))  # a positive and a negative prompt per label per round
+    plan = plan_requests(task.taxonomy, rounds * task.per_prompt, rounds * task.per_prompt, task.per_prompt, seed)
     step = max(1, len(plan) // prompts)
     plan = plan[::step][:prompts]  # positives and hard negatives of several labels, in plan order
     started = time.perf_counter()
     docs, summary = generate_docs(nlp, task.taxonomy, plan, Path("/tmp/ad_signs_generation_rejects.jsonl"))
     seconds = time.perf_counter() - started
-    result = {
-        "template": str(template) if template else "config default",
+    tokens = [lower_tokens(doc) for doc in docs]
+    return {
+        "template": template or "config default",
         "prompts": len(plan),
         "sentences_per_prompt": task.per_prompt,
+        "n_parallel": nlp.get_pipe("llm")._model.n_parallel,
         "sentences": len(docs),
         "rejects": summary.rejects,
         "seconds": seconds,
         "sentences_per_minute": 60 * len(docs) / seconds,
-        "examples": [d.text for d in docs[:10]],
+        "tokens_mean": statistics.mean(map(len, tokens)) if tokens else 0.0,
+        "distinct_2": distinct_n(tokens, 2),
+        "markdown_share": sum(has_markdown(doc.text) for doc in docs) / max(1, len(docs)),
+        "examples": [doc.text for doc in docs[:: max(1, len(docs) // 12)]],
     }
-    msg.info(f"{len(docs)} sentences from {len(plan)} prompts in {seconds:.1f} s: "
-             f"{result['sentences_per_minute']:.1f} sentences/minute, {summary.rejects} rejects")
-    for text in result["examples"]:
+
+
+def main(
+    prompts: int = typer.Option(32, help="Generation prompts of the default setting (spread over the plan's labels)"),
+    baseline_prompts: int = typer.Option(8, help="Generation prompts of each earlier setting (the first of the same plan)"),
+    config: Path = typer.Option(Path("components/ad_signs/configs/llm_generate.cfg")),
+    baseline: List[str] = typer.Option(BASELINES, help="Earlier settings to compare: TEMPLATE:PER_PROMPT:N_PARALLEL"),
+    gold: Path = typer.Option(Path("assets/gold/train.jsonl"), help="Gold sentences whose length bronze should match"),
+    seed: int = typer.Option(0),
+    out: Path = typer.Option(Path("benchmarks/results/llm_generation.json")),
+):
+    nlp = spacy.blank("en")
+    gold_tokens = statistics.mean(len(lower_tokens(nlp.make_doc(r["text"]))) for r in srsly.read_jsonl(gold))
+    settings = {"default": ("", 0, 0, prompts)}
+    for spec in baseline:
+        template, per_prompt, n_parallel = (spec.split(":") + ["", ""])[:3]
+        settings[spec] = (template, int(per_prompt or 0), int(n_parallel or 0), baseline_prompts)
+    runs = {name: run_setting(config, *setting[:3], setting[3], seed) for name, setting in settings.items()}
+    for run in runs.values():
+        run["speed_vs_default"] = run["sentences_per_minute"] / runs["default"]["sentences_per_minute"]
+        run["tokens_vs_gold"] = run["tokens_mean"] / gold_tokens
+    msg.table([[name, r["n_parallel"], r["sentences"], f"{r['sentences_per_minute']:.1f}", f"{r['speed_vs_default']:.2f}",
+                f"{r['tokens_mean']:.1f} ({r['tokens_vs_gold']:.2f})", f"{r['distinct_2']:.2f}", f"{r['markdown_share']:.2f}", r["rejects"]]
+               for name, r in runs.items()],
+              header=["setting", "parallel", "sentences", "per minute", "vs default", "tokens (vs gold)", "distinct-2", "markdown", "rejects"])
+    for text in runs["default"]["examples"]:
         print("  -", text)
     out.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(out, result)
+    srsly.write_json(out, {"prompts": prompts, "seed": seed, "gold_tokens_mean": gold_tokens, "runs": runs})
 
 
 if __name__ == "__main__":

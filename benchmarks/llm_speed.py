@@ -1,18 +1,21 @@
 """LLM labeling speed, settings side by side in one run on the same gold dev sentences:
-one sentence per prompt with the KV cache of the shared prompt prefix kept (the default),
-the same without prefix reuse, and several sentences per prompt. Seconds per sentence, the
-ratio to the default and F1 on the sentences each setting labelled.
+one sentence per prompt answered one at a time with the KV cache of
+the shared prompt prefix kept, the same without prefix reuse, several sentences per prompt, and
+one sentence per prompt with N prompts answered together (`n_parallel`). Seconds per sentence,
+the ratio to one at a time with prefix reuse (the earlier default) and F1 on the sentences each setting labelled.
 
-    python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --several 10 --no-reuse-sentences 10
+    python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --no-reuse-sentences 10 --parallel 8 --parallel 32
 Writes benchmarks/results/llm_speed.json. Dev only: never used on test. With an endpoint config
 (components/ad_signs/configs/llm_endpoint.cfg) only the default setting runs: the others are the local decoder's.
 """
 import statistics
+import time
 from pathlib import Path
 from typing import List
 
 import srsly
 import typer
+from spacy.util import load_config
 from wasabi import msg
 
 from ad_signs.llm.run import chat_model, load_llm
@@ -20,17 +23,33 @@ from ad_signs.metrics import score_label_sets
 from llm_labeling import label_rows
 
 
+def configured(config: Path) -> int:
+    """The config's own n_parallel."""
+    return int(load_config(config)["components"]["llm"]["model"].get("n_parallel", 1))
+
+
+def run_result(rows, predicted, seconds, rejects, per_prompt, reuse, labels) -> dict:
+    scores = score_label_sets([set(r["labels"]) for r in rows], predicted, labels)
+    return {"sentences": len(rows), "sentences_per_prompt": per_prompt, "prefix_reuse": reuse,
+            "rejects": rejects, "seconds": sum(seconds),
+            "seconds_per_sentence": sum(seconds) / len(rows),
+            "seconds_per_sentence_median": statistics.median(seconds),
+            "micro_f": scores["micro_f"], "macro_f": scores["macro_f"], "binary_f": scores["binary"]["f"]}
+
+
 def main(
     gold: Path = typer.Argument(Path("assets/gold/dev.jsonl")),
     config: Path = typer.Option(Path("components/ad_signs/configs/llm_label.cfg")),
     limit: int = typer.Option(0, help="First N sentences only (0: all)"),
     several: List[int] = typer.Option([5, 10], help="Sentences per prompt to compare with one"),
+    parallel: List[int] = typer.Option([8, 32], help="Prompts answered together (n_parallel) to compare"),
     no_reuse_sentences: int = typer.Option(10, help="Sentences for the run without prefix reuse (slow)"),
     out: Path = typer.Option(Path("benchmarks/results/llm_speed.json")),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
-    nlp = load_llm(config, {"components.llm.model.cache_path": None})
+    nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 1})
     model, labels = chat_model(nlp), nlp.get_pipe("llm").task.labels
+    identity = model.identity
     nlp(nlp.make_doc("Warm-up: the shared prompt prefix is evaluated once."))
     settings = [("1 per prompt, prefix reuse", rows, 1, True),
                 ("1 per prompt, no prefix reuse", rows[:no_reuse_sentences], 1, False)]
@@ -43,19 +62,28 @@ def main(
         if decoder is not None:
             decoder.reuse_prefix = reuse
         predicted, seconds, rejects = label_rows(nlp, subset, per_prompt)
-        scores = score_label_sets([set(r["labels"]) for r in subset], predicted, labels)
-        runs[name] = {"sentences": len(subset), "sentences_per_prompt": per_prompt, "prefix_reuse": reuse,
-                      "rejects": rejects, "seconds": sum(seconds),
-                      "seconds_per_sentence": sum(seconds) / len(subset),
-                      "seconds_per_sentence_median": statistics.median(seconds),
-                      "micro_f": scores["micro_f"], "macro_f": scores["macro_f"], "binary_f": scores["binary"]["f"]}
-        msg.info(f"{name}: {runs[name]['seconds_per_sentence']:.2f} s/sentence, macro F1 {scores['macro_f']:.2f}")
+        runs[name] = run_result(subset, predicted, seconds, rejects, per_prompt, reuse, labels)
+        msg.info(f"{name}: {runs[name]['seconds_per_sentence']:.2f} s/sentence, macro F1 {runs[name]['macro_f']:.2f}")
     if decoder is not None:
         decoder.reuse_prefix = True
+        del nlp, model, decoder  # one copy of the model's context at a time
+        for n in sorted(set(parallel) | {configured(config)} - {1}):
+            together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n})
+            started = time.perf_counter()
+            docs = list(together.pipe((r["text"] for r in rows), batch_size=n))
+            took = time.perf_counter() - started
+            predicted = [{label for label, score in doc.cats.items() if score >= 0.5} for doc in docs]
+            runs[f"1 per prompt, {n} in parallel"] = run_result(rows, predicted, [took / len(rows)] * len(rows),
+                                                                sum("llm_reject" in d.user_data for d in docs), 1, True, labels)
+            runs[f"1 per prompt, {n} in parallel"]["n_parallel"] = n
+            msg.info(f"{n} in parallel: {took / len(rows):.2f} s/sentence")
+            del together
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
     for run in runs.values():
         run["time_vs_default"] = run["seconds_per_sentence"] / default
-    result = {"gold": str(gold), "model": model.identity.get("model"), "decoding": model.identity.get("decoding"),
+    n = configured(config)
+    result = {"gold": str(gold), "model": identity.get("model"), "decoding": identity.get("decoding"),
+              "config_setting": f"1 per prompt, {n} in parallel" if n > 1 else "1 per prompt, prefix reuse",
               "runs": runs}
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)

@@ -50,10 +50,13 @@ def main():
                   f"{' '.join(f'{f:.3f}' for f in r['dev_macro_f'])} | {r['sentences_per_second']:,.0f} | {r['share_of_bare']:.2f} |")
     if (RESULTS / "llm_generation.json").exists():
         g = srsly.read_json(RESULTS / "llm_generation.json")
-        print("\n### LLM generation (`benchmarks/llm_generation.py`)\n")
-        print(f"{g['sentences']} sentences from {g['prompts']} prompts ({g['sentences_per_prompt']} per prompt) "
-              f"in {g['seconds']:.1f} s: **{g['sentences_per_minute']:.1f} sentences/minute**, {g['rejects']} rejects.")
-
+        print(f"\n### LLM generation (`benchmarks/llm_generation.py`), {g['prompts']} prompts per setting, one run\n")
+        print(f"Gold train sentences average {g['gold_tokens_mean']:.1f} tokens.\n")
+        print("| setting | per prompt | sentences | sentences/minute | vs default | tokens (vs gold) | distinct-2 | markdown | rejects |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, r in g["runs"].items():
+            print(f"| {name} | {r['sentences_per_prompt']} | {r['sentences']} | {r['sentences_per_minute']:.1f} | {r['speed_vs_default']:.2f} | "
+                  f"{r['tokens_mean']:.1f} ({r['tokens_vs_gold']:.2f}) | {r['distinct_2']:.2f} | {r['markdown_share']:.2f} | {r['rejects']} |")
 
 if __name__ == "__main__":
     main()

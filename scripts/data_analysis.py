@@ -21,6 +21,7 @@ from wasabi import msg
 from ad_signs.corpus import read_docs
 from ad_signs.metrics import label_set
 from ad_signs.taxonomy import load_taxonomy
+from ad_signs.text import distinct_n, lower_tokens
 
 GOLD = {"gold train": "train", "gold dev": "dev", "gold test": "test"}
 NO_LABEL = "(none)"
@@ -31,13 +32,8 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def distinct_n(token_lists: List[List[str]], n: int) -> float:
-    grams = [tuple(tokens[i : i + n]) for tokens in token_lists for i in range(len(tokens) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else 0.0
-
-
 def describe(docs: List[Doc], test_texts: set, labels: List[str]) -> Dict:
-    tokens = [[t.lower_ for t in doc if not t.is_space] for doc in docs]
+    tokens = [lower_tokens(doc) for doc in docs]
     lengths = [len(t) for t in tokens]
     normalized = [normalize(doc.text) for doc in docs]
     label_counts = Counter(label for doc in docs for label in (label_set(doc) or {NO_LABEL}))

@@ -248,7 +248,18 @@ def benchmark_lines(folder: Path, generation: Optional[Path] = None) -> List[str
              f"sentences ({llm['model']}, {llm['decoding']} decoding):", "",
              table(["setting", "sentences", "s/sentence", "time vs default", "rejects", "macro F1", "binary F1"],
                    [[name, r["sentences"], f"{r['seconds_per_sentence']:.2f}", f"{r['time_vs_default']:.2f}x", r["rejects"],
-                     f"{r['macro_f']:.3f}", f"{r['binary_f']:.3f}"] for name, r in llm["runs"].items()]), ""]
+                     f"{r['macro_f']:.3f}", f"{r['binary_f']:.3f}"] for name, r in llm["runs"].items()]), "",
+             f"The label config answers with the setting `{llm.get('config_setting', '1 per prompt, prefix reuse')}`; "
+             "time is against one sentence at a time with the prompt prefix cached (the earlier default).", ""]
+    if (folder / "llm_generation.json").exists():
+        g = srsly.read_json(folder / "llm_generation.json")
+        lines += [f"Label-to-data settings side by side in one run (`benchmarks/llm_generation.py`; gold train sentences "
+                  f"average {g['gold_tokens_mean']:.1f} tokens):", "",
+                  table(["setting", "in parallel", "per prompt", "sentences", "sentences/minute", "vs default", "tokens (vs gold)",
+                         "distinct-2", "markdown", "rejects"],
+                        [[name, r["n_parallel"], r["sentences_per_prompt"], r["sentences"], f"{r['sentences_per_minute']:.1f}",
+                          f"{r['speed_vs_default']:.2f}", f"{r['tokens_mean']:.1f} ({r['tokens_vs_gold']:.2f})", f"{r['distinct_2']:.2f}",
+                          f"{r['markdown_share']:.2f}", r["rejects"]] for name, r in g["runs"].items()]), ""]
     bronze = srsly.read_json(generation) if generation and generation.exists() else {}
     if bronze.get("llm_calls", {}).get("asked"):  # a rerun answered from the cache measures no speed
         lines += [f"Generation (label-to-data, this run's `bronze` step): {bronze['docs']} sentences from {bronze['items']} "

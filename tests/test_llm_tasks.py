@@ -64,7 +64,8 @@ def test_generation_docs_carry_their_label_and_zeros(fake_llm_factory, tmp_path)
     docs, summary = generate_docs(nlp, taxonomy, requests, tmp_path / "rejects.jsonl")
     assert [d.text for d in docs] == ["Pt repeats questions.", "Forgot stove on twice."]
     assert docs[0].cats == taxonomy.cats(["COGNITIVE_IMPAIRMENT"])
-    assert "Write 2 different sentences" in llm.prompts[0] and taxonomy.definitions["COGNITIVE_IMPAIRMENT"] in llm.prompts[0]
+    assert "Write 2 different lines" in llm.prompts[0] and taxonomy.definitions["COGNITIVE_IMPAIRMENT"] in llm.prompts[0]
+    assert f"Write about: {requests[0].facet};" in llm.prompts[0]  # the sub-sign of the label this prompt is about
     assert summary.labels["COGNITIVE_IMPAIRMENT"] == 2
 
 
@@ -146,3 +147,10 @@ def test_unparsed_answers_are_not_replayed_from_the_cache(fake_llm_factory, tmp_
     docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in texts), tmp_path / "rejects.jsonl")
     assert fixed.asked == [texts[1]] and summary.rejects == 0 and summary.llm["cached"] == 1
     assert docs[1].cats["AD_TREATMENT"] == 1.0
+
+
+def test_prompts_of_a_label_cycle_through_its_facets():
+    taxonomy = load_taxonomy()
+    requests = plan_requests(taxonomy, {"COGNITIVE_IMPAIRMENT": 70}, negatives_per_label=0, per_prompt=10, seed=3)
+    facets = taxonomy["COGNITIVE_IMPAIRMENT"].facets
+    assert len(requests) == len(facets) == 7 and {r.facet for r in requests} == set(facets)

@@ -139,3 +139,37 @@ def test_the_same_bad_answer_to_several_prompts_is_forgotten_for_each(tmp_path):
         again.answer(p)
     assert again.calls == 2 and again.stats["cached"] == 1  # the two forgotten asked again, the third replayed
     assert again.forget("BAD") and again.forget("BAD") and again.forget("BAD") and not again.forget("BAD")
+
+
+class TogetherModel(CountingModel):
+    """Test double of a backend that answers several prompts in one call (llama.cpp `n_parallel`)."""
+
+    n_parallel = 3
+
+    def __init__(self, fail_group=False, **kw):
+        super().__init__(**kw)
+        self.groups, self.fail_group = [], fail_group
+
+    def complete_together(self, conversations, seeds):
+        self.groups.append(len(conversations))
+        if self.fail_group:
+            raise RuntimeError("llama_decode failed")
+        return [self.complete(messages, seed) for messages, seed in zip(conversations, seeds)]
+
+
+def test_prompts_are_answered_together_with_the_seeds_and_cache_of_one_at_a_time(tmp_path):
+    together = TogetherModel(cache_path=str(tmp_path / "c.sqlite"))
+    answers = [list(a) for a in together([["p1"], ["p2"], ["p1"], ["p3"], ["p4"]])]
+    alone = CountingModel(cache_path=None)
+    assert answers == [list(a) for a in alone([["p1"], ["p2"], ["p1"], ["p3"], ["p4"]])]  # same seeds, same order
+    assert together.groups == [3, 2]
+    again = TogetherModel(cache_path=str(tmp_path / "c.sqlite"))
+    assert [list(a) for a in again([["p1"], ["p2"], ["p1"], ["p3"], ["p4"], ["p5"]])][:5] == answers
+    assert again.groups == [1] and again.stats["cached"] == 5  # only the new prompt is asked
+
+
+def test_a_failed_group_is_a_failure_for_each_of_its_prompts(tmp_path):
+    model = TogetherModel(fail_group=True, cache_path=str(tmp_path / "c.sqlite"))
+    out = [a[0] for a in model([["a"], ["b"]])]
+    assert all(isinstance(a, FailedAnswer) and "llama_decode" in a for a in out)
+    assert model.stats["failed"] == 2 and [f["prompt"] for f in model.failures] == ["a", "b"]

@@ -4,6 +4,7 @@ These check the plumbing on a real LLM (DocBins, cats, constrained answers, the 
 model against a real llama.cpp server on loopback), not the model's accuracy: that is
 measured by benchmarks/llm_labeling.py.
 """
+import json
 import socket
 import subprocess
 import sys
@@ -156,6 +157,39 @@ def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
         fast = parse_label_answer(model.choice_decoder(messages), LABELS)
         slow = model.llm.create_chat_completion(messages=messages, grammar=model.grammar, temperature=0, max_tokens=64)
         assert fast == parse_label_answer(slow["choices"][0]["message"]["content"], LABELS)
+
+
+def test_answers_sampled_together_are_the_answers_sampled_one_at_a_time():
+    """n_parallel: several sequences in one llama.cpp batch, each under the JSON grammar with its
+    own prompt: at temperature 0 each gets the answer it gets alone (no answer leaks into another),
+    and the cache key says how they were decoded."""
+    config = ROOT / "components/ad_signs/configs/llm_generate.cfg"
+    settings = {"components.llm.model.cache_path": None, "components.llm.model.temperature": 0, "components.llm.model.max_tokens": 60,
+                "components.llm.task.per_prompt": 1, "components.llm.model.response_format.n": 1}
+    words = ["donepezil", "memory", "walker"]
+    prompts = [[f'Write one short clinical sentence that contains the word "{w}". Answer with JSON {{"sentences": ["..."]}}.'] for w in words]
+    alone = load_llm(config, {**settings, "components.llm.model.n_parallel": 1})
+    one_at_a_time = [a[0] for a in alone.get_pipe("llm")._model(prompts)]
+    del alone
+    model = load_llm(config, {**settings, "components.llm.model.n_parallel": 3}).get_pipe("llm")._model
+    assert model.identity["decoding"] == "grammar, 3 in parallel"
+    answers = [a[0] for a in model(prompts)]
+    assert model.stats["asked"] == 3 and answers == one_at_a_time
+    assert all(len(json.loads(a)["sentences"]) == 1 for a in answers)
+
+
+def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
+    """Choice decoding of several sentences in one llama.cpp batch (their few-shot prefix evaluated
+    once) walks the same greedy choices as one sentence at a time."""
+    config = ROOT / "components/ad_signs/configs/llm_label.cfg"
+    texts = SENTENCES + ["Wife says he forgets names and has become withdrawn.", "MoCA 21/30; MRI with hippocampal atrophy."]
+    alone = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 1})
+    one_at_a_time = [doc.cats for doc in alone.pipe(texts, batch_size=1)]
+    del alone
+    together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 5})
+    model = together.get_pipe("llm")._model
+    assert [doc.cats for doc in together.pipe(texts, batch_size=5)] == one_at_a_time
+    assert model.stats["asked"] == 5 and model.identity["decoding"] == "choice(stop_bias=1.0), 5 in parallel"
 
 
 def test_choice_decoding_answers_several_sentences_in_one_prompt():

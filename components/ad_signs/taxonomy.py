@@ -26,6 +26,7 @@ class Category:
     label: str
     definition: str
     examples: Tuple[str, ...] = ()
+    facets: Tuple[str, ...] = ()  # concrete sub-signs, for steering label-to-data prompts
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ def parse_taxonomy(data: object, source: str = "<taxonomy>") -> Taxonomy:
         examples = spec.get("examples", [])
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
             raise TaxonomyError(f"{where}: 'examples' must be a list of strings.")
-        categories.append(Category(label, definition, tuple(examples)))
+        facets = spec.get("facets", [])
+        if not isinstance(facets, list) or not all(isinstance(f, str) and f.strip() for f in facets):
+            raise TaxonomyError(f"{where}: 'facets' must be a list of non-empty strings.")
+        categories.append(Category(label, definition, tuple(examples), tuple(facets)))
     rules = []
     for rule_name, spec in (data.get("negative_rules") or {}).items():
         where = f"{source}: negative rule '{rule_name}'"

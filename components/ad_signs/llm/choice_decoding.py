@@ -9,7 +9,7 @@ speed. The result is the answer greedy grammar decoding would give (up to tokeni
 about half the time on CPU, and every answer is a valid label set. `stop_bias` is added to the
 logit of closing the list: above 0 a small model that over-labels stops earlier.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,20 +31,14 @@ class ChoiceDecoder:
     """Decode `{"<key>": [...]}` answers (each label at most once, any order) on a `llama_cpp.Llama`."""
 
     def __init__(self, llm, key: str, labels: Sequence[str], reuse_prefix: bool = True, stop_bias: float = 0.0):
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        from .batched import chat_formatter
 
         self.llm = llm
         self.key = key
         self.labels = list(labels)
         self.reuse_prefix = reuse_prefix
         self.stop_bias = stop_bias
-        eos = llm.token_eos()
-        self.formatter = Jinja2ChatFormatter(
-            template=llm.metadata["tokenizer.chat_template"],
-            eos_token=llm._model.token_get_text(eos),
-            bos_token=llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else "",
-            stop_token_ids=[eos],
-        )
+        self.formatter = chat_formatter(llm)
         # Choices split where the tokenizer does not merge across them (' ["', '",' and '"]}'
         # are single tokens), so the model sees the tokens it would have produced itself.
         self.opening = self._tokens(f'{{"{key}":')
@@ -57,14 +51,14 @@ class ChoiceDecoder:
             for a in sequences:
                 if any(a != b and b[: len(a)] == a for b in sequences):
                     raise ValueError(f"Label tokens are ambiguous for choice decoding: {self.llm.detokenize(a)!r}")
-        self._pending: List[int] = []
 
     def _tokens(self, text: str) -> List[int]:
         return self.llm.tokenize(text.encode("utf8"), add_bos=False, special=False)
 
     def prompt_tokens(self, messages: List[Dict[str, str]]) -> List[int]:
-        prompt = self.formatter(messages=messages).prompt
-        return self.llm.tokenize(prompt.encode("utf8"), add_bos=False, special=True)
+        from .batched import chat_tokens
+
+        return chat_tokens(self.llm, self.formatter, messages)
 
     def _feed(self, tokens: List[int]) -> None:
         """Evaluate `tokens` after the current context, reusing the longest cached prefix."""
@@ -78,47 +72,56 @@ class ChoiceDecoder:
         llm.n_tokens = keep
         llm.eval(tokens[keep:])
 
-    def _logits(self) -> np.ndarray:
-        if self._pending:
-            self.llm.eval(self._pending)
-            self._pending = []
-        return np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))
-
-    def _choose(self, options: Dict[Optional[str], List[int]]) -> Optional[str]:
-        alive = dict(options)
-        position = 0
-        while len(alive) > 1:
-            next_tokens = {seq[position] for seq in alive.values()}
-            if len(next_tokens) == 1:
-                token = next_tokens.pop()
-            else:
-                logits = self._logits()
-                stop = alive[END][position] if END in alive else None
-                token = max(next_tokens, key=lambda t: logits[t] + (self.stop_bias if t == stop else 0.0))
-            self._pending.append(token)
-            alive = {k: seq for k, seq in alive.items() if seq[position] == token}
-            position += 1
-        (choice, sequence), = alive.items()
-        self._pending.extend(sequence[position:])
-        return choice
-
-    def __call__(self, messages: List[Dict[str, str]], n_answers: int = 1) -> str:
-        """The answer to the prompt in `messages`; with `n_answers` > 1 (several sentences in one
-        prompt), that many label sets, one JSON object per line."""
-        self._pending = []
-        self._feed(self.prompt_tokens(messages) + self.opening)
+    def walk(self, logits: Callable[[int], np.ndarray], n_answers: int = 1) -> Generator[List[int], int, str]:
+        """The answer as a walk (batched.py): yields the tokens to evaluate before the next branch,
+        receives the index of their last logits (read by `logits`); returns the answer's text."""
+        pending: List[int] = []
         answers = []
         for i in range(n_answers):
             if i:  # the previous answer's closing tokens are pending: continue on a new line
-                self._pending.extend(self._tokens("\n") + self.opening)
+                pending += self._tokens("\n") + self.opening
             chosen: List[str] = []
             while True:
                 table = self.further if chosen else self.first
-                options = {label: seq for label, seq in table.items() if label not in chosen}
-                choice = self._choose(options)
+                alive = {label: seq for label, seq in table.items() if label not in chosen}
+                position = 0
+                while len(alive) > 1:
+                    next_tokens = {seq[position] for seq in alive.values()}
+                    if len(next_tokens) == 1:
+                        token = next_tokens.pop()
+                    else:  # a branch: the model's logits choose
+                        row = logits((yield pending))
+                        pending = []
+                        stop = alive[END][position] if END in alive else None
+                        token = max(next_tokens, key=lambda t: row[t] + (self.stop_bias if t == stop else 0.0))
+                    pending.append(token)
+                    alive = {k: seq for k, seq in alive.items() if seq[position] == token}
+                    position += 1
+                (choice, sequence), = alive.items()
+                pending.extend(sequence[position:])
                 if choice is END:
                     break
                 chosen.append(choice)
             answers.append('{"%s": [%s]}' % (self.key, ", ".join(f'"{label}"' for label in chosen)))
-        self._pending = []  # the closing tokens are never needed as context
-        return "\n".join(answers)
+        return "\n".join(answers)  # the closing tokens are never needed as context
+
+    def __call__(self, messages: List[Dict[str, str]], n_answers: int = 1) -> str:
+        """The answer to the prompt in `messages`; with `n_answers` > 1 (several sentences in one
+        prompt), that many label sets, one JSON object per line."""
+        self._feed(self.prompt_tokens(messages) + self.opening)
+        last = lambda _: np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))  # noqa: E731
+        walk = self.walk(last, n_answers)
+        pending = next(walk)
+        while True:
+            if pending:
+                self.llm.eval(pending)
+            try:
+                pending = walk.send(0)
+            except StopIteration as done:
+                return done.value
+
+    def answer_together(self, context, conversations: List[List[Dict[str, str]]]) -> List[str]:
+        """Answers to several prompts at once in a `batched.ParallelContext`."""
+        prompts = [self.prompt_tokens(messages) + self.opening for messages in conversations]
+        walks = [self.walk(context.logits) for _ in prompts]
+        return context.run(prompts, walks, answer_tokens=len(self.labels) * max(map(len, self.further.values())) + 8)

@@ -35,7 +35,7 @@ NOTE_TYPES = (
 )
 AUTHORS = ("a physician", "a nurse", "a nurse practitioner", "a social worker", "a resident", "a therapist")
 STYLES = (
-    "telegraphic fragments with standard abbreviations (pt, h/o, w/, c/o, s/p)",
+    "telegraphic fragments with common clinical abbreviations",
     "complete formal sentences",
     "short list-item lines without bullets",
     "reports quoted or paraphrased from family or caregivers",
@@ -56,9 +56,11 @@ class GenerationRequest:
     severity: str
     setting: str
     patient: str
+    facet: str = ""  # the sub-sign of the label to write about (taxonomy `facets`), "" for any
 
     def describe(self) -> str:
-        return f"{self.label} {self.polarity}: {self.note_type}, {self.style}, {self.severity}"
+        about = f" ({self.facet})" if self.facet else ""
+        return f"{self.label}{about} {self.polarity}: {self.note_type}, {self.style}, {self.severity}"
 
 
 def plan_requests(
@@ -70,7 +72,8 @@ def plan_requests(
 ) -> List[GenerationRequest]:
     """Enough prompts for `per_label` positive sentences of each label (an int: every label of
     the taxonomy; a mapping: those labels) and `negatives_per_label` hard negatives of each,
-    spread over negated/hypothetical/family history."""
+    spread over negated/hypothetical/family history. Each label's prompts cycle through its
+    facets (its concrete sub-signs) from a seeded start, so that no sub-sign is left out."""
     rng = random.Random(seed)
     counts = per_label if isinstance(per_label, Mapping) else {label: per_label for label in taxonomy.labels}
     taxonomy.check_labels(counts, "generation counts")
@@ -80,7 +83,9 @@ def plan_requests(
         # Hard-negative kinds rotate across labels too, so that all kinds occur with few prompts.
         n_negative = math.ceil(negatives_per_label / per_prompt)
         polarities += [HARD_NEGATIVES[(k + i) % len(HARD_NEGATIVES)] for i in range(n_negative)]
-        for polarity in polarities:
+        facets = taxonomy[label].facets or ("",)
+        start = rng.randrange(len(facets))
+        for j, polarity in enumerate(polarities):
             requests.append(
                 GenerationRequest(
                     label=label,
@@ -91,6 +96,7 @@ def plan_requests(
                     severity=rng.choice(SEVERITIES),
                     setting=rng.choice(SETTINGS),
                     patient=f"a {rng.randint(58, 96)}-year-old {rng.choice(('man', 'woman'))}",
+                    facet=facets[(start + j) % len(facets)],
                 )
             )
     return requests
@@ -151,7 +157,7 @@ class GenerateTask:
         for doc in docs:
             if REQUEST_KEY not in doc.user_data:
                 raise ValueError("GenerateSentences needs request Docs made by ad_signs.llm.generate_task.request_doc().")
-            yield self.render(doc.user_data[REQUEST_KEY])
+            yield self.render({"facet": "", **doc.user_data[REQUEST_KEY]})
 
     def parse_responses(self, docs: Iterable[Doc], responses: Iterable[str]) -> Iterable[Doc]:
         # spacy-llm types a non-sharding task's responses as str but passes a 1-list per doc.
@@ -175,9 +181,9 @@ def make_generate_task(
     """Write `per_prompt` sentences per request for a label (or a hard negative of it).
 
     taxonomy: path of the taxonomy file; the packaged guideline by default.
-    template: a Jinja template (inline or a .jinja path); the packaged generate.v1.jinja by default.
+    template: a Jinja template (inline or a .jinja path); the packaged generate.v2.jinja by default.
     """
-    return GenerateTask(load_taxonomy(taxonomy), read_template(template, "generate.v1.jinja"), per_prompt)
+    return GenerateTask(load_taxonomy(taxonomy), read_template(template, "generate.v2.jinja"), per_prompt)
 
 
 @registry.llm_misc("ad_signs.SentencesAnswerSchema.v1")

@@ -17,7 +17,7 @@ import time
 from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 from spacy_llm.registry import registry
@@ -50,7 +50,8 @@ class FailedAnswer(str):
 class ChatModel:
     """Shared behaviour: nested prompt protocol, answer cache, per-prompt seeds, run statistics."""
 
-    max_concurrency = 1
+    max_concurrency = 1  # threads sending requests (an endpoint)
+    n_parallel = 1  # answers sampled together in one batch (llama.cpp)
     # Where prompts go: "" for this process, else the endpoint's host.
     host = ""
 
@@ -101,7 +102,9 @@ class ChatModel:
             for prompt in flat:
                 keyed.append((prompt, self._occurrences[prompt]))
                 self._occurrences[prompt] += 1
-        if self.max_concurrency > 1 and len(keyed) > 1:
+        if self.n_parallel > 1 and len(keyed) > 1:
+            answers = iter(self.answer_together(keyed))
+        elif self.max_concurrency > 1 and len(keyed) > 1:
             with ThreadPoolExecutor(self.max_concurrency) as pool:
                 answers = iter(list(pool.map(lambda pk: self.answer(*pk), keyed)))
         else:
@@ -109,30 +112,60 @@ class ChatModel:
         for doc_prompts in per_doc:
             yield [next(answers) for _ in doc_prompts]
 
-    def answer(self, prompt: str, occurrence: int = 0) -> str:
-        key = answer_key(self.identity, prompt, occurrence)
-        if self.cache is not None:
-            cached = self.cache.get(key)
-            if cached is not None:
-                self._count("cached")
-                self._remember(cached, key)
-                return cached
-        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+    def _messages(self, prompt: str) -> List[Dict[str, str]]:
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+
+    def _seed(self, key: str) -> int:
         # A seed per prompt and occurrence: sampled answers are reproducible in any order.
-        seed = (self.seed + int(key[:8], 16)) % (2**31)
-        try:
-            text = self.complete(messages, seed)
-        except Exception as err:  # reported per prompt, never read as an answer
-            self._count("failed")
-            with self._lock:
-                self.failures.append({"prompt": prompt, "error": f"{type(err).__name__}: {err}"})
-            logger.warning("LLM request failed: %s", err)
-            return FailedAnswer(f"{type(err).__name__}: {err}")
+        return (self.seed + int(key[:8], 16)) % (2**31)
+
+    def _cached(self, key: str) -> Optional[str]:
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            self._count("cached")
+            self._remember(cached, key)
+        return cached
+
+    def _failed(self, prompt: str, err: Exception) -> FailedAnswer:
+        """A request that failed is reported per prompt, never read as an answer."""
+        self._count("failed")
+        with self._lock:
+            self.failures.append({"prompt": prompt, "error": f"{type(err).__name__}: {err}"})
+        logger.warning("LLM request failed: %s", err)
+        return FailedAnswer(f"{type(err).__name__}: {err}")
+
+    def _answered(self, key: str, prompt: str, text: str) -> str:
         self._count("asked")
         if self.cache is not None:
             self.cache.put(key, str(self.identity.get("model")), prompt, text)
             self._remember(text, key)
         return text
+
+    def answer(self, prompt: str, occurrence: int = 0) -> str:
+        key = answer_key(self.identity, prompt, occurrence)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        try:
+            text = self.complete(self._messages(prompt), self._seed(key))
+        except Exception as err:
+            return self._failed(prompt, err)
+        return self._answered(key, prompt, text)
+
+    def answer_together(self, keyed: List[Tuple[str, int]]) -> List[str]:
+        """Answers to many prompts, the uncached ones asked `n_parallel` at a time."""
+        keys = [answer_key(self.identity, prompt, occurrence) for prompt, occurrence in keyed]
+        answers: List[Optional[str]] = [self._cached(key) for key in keys]
+        missing = [i for i, answer in enumerate(answers) if answer is None]
+        for start in range(0, len(missing), self.n_parallel):
+            group = missing[start : start + self.n_parallel]
+            try:
+                texts = self.complete_together([self._messages(keyed[i][0]) for i in group], [self._seed(keys[i]) for i in group])
+            except Exception as err:
+                texts = [self._failed(keyed[i][0], err) for i in group]
+            for i, text in zip(group, texts):
+                answers[i] = text if isinstance(text, FailedAnswer) else self._answered(keys[i], keyed[i][0], text)
+        return answers
 
     def _remember(self, answer: str, key: str) -> None:
         with self._lock:
@@ -165,6 +198,10 @@ class ChatModel:
     def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
         raise NotImplementedError
 
+    def complete_together(self, conversations: List[List[Dict[str, str]]], seeds: List[int]) -> List[str]:
+        """Several answers at once (`n_parallel` > 1); by default one after the other."""
+        return [self.complete(messages, seed) for messages, seed in zip(conversations, seeds)]
+
 
 class LlamaCppModel(ChatModel):
     """In-process llama.cpp: the GGUF is loaded once; the shared prompt prefix stays in the KV cache."""
@@ -180,10 +217,13 @@ class LlamaCppModel(ChatModel):
         reuse_prefix: bool,
         choice_decoding: bool,
         stop_bias: float,
+        n_parallel: int,
         verbose: bool,
         **settings: Any,
     ):
         super().__init__(**settings)
+        if n_parallel < 1:
+            raise ValueError(f"n_parallel must be 1 or more, not {n_parallel}")
         from llama_cpp import Llama, LlamaGrammar
 
         from .choice_decoding import ChoiceDecoder, enum_array_schema
@@ -215,13 +255,33 @@ class LlamaCppModel(ChatModel):
             if choice_decoding and choices and self.temperature == 0
             else None
         )
+        # n_parallel > 1: that many prompts advance together in each decode call (batched.py).
+        self.n_parallel = n_parallel
+        self._parallel = None
 
     def model_identity(self) -> Dict[str, Any]:
         return {
             "model": self.path.name,
             "size": self.path.stat().st_size,
-            "decoding": f"choice(stop_bias={self.choice_decoder.stop_bias})" if self.choice_decoder else "grammar",
+            "decoding": (f"choice(stop_bias={self.choice_decoder.stop_bias})" if self.choice_decoder else "grammar")
+            + (f", {self.n_parallel} in parallel" if self.n_parallel > 1 else ""),
         }
+
+    def complete_together(self, conversations: List[List[Dict[str, str]]], seeds: List[int]) -> List[str]:
+        from .batched import ParallelContext, chat_formatter, chat_tokens
+
+        if self._parallel is None:
+            self._parallel = ParallelContext(self.llm, self.n_parallel)
+            self._formatter = chat_formatter(self.llm)
+            self._gbnf = None
+            if self.response_format:
+                from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+                self._gbnf = json_schema_to_gbnf(json.dumps(self.response_format))
+        if self.choice_decoder is not None:
+            return self.choice_decoder.answer_together(self._parallel, conversations)
+        prompts = [chat_tokens(self.llm, self._formatter, messages) for messages in conversations]
+        return self._parallel.sample(prompts, seeds, self._gbnf, self.temperature, self.max_tokens)
 
     def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
         if self.choice_decoder is not None:
@@ -333,6 +393,7 @@ def llama_cpp_model(
     reuse_prefix: bool = True,
     choice_decoding: bool = True,
     stop_bias: float = 0.0,
+    n_parallel: int = 1,
     cache_path: Optional[str] = None,
     verbose: bool = False,
 ) -> LlamaCppModel:
@@ -345,6 +406,8 @@ def llama_cpp_model(
     choice_decoding: for a label-set schema at temperature 0, decode by choosing among the
         allowed labels with forced tokens batched (same greedy answer, about twice as fast).
     stop_bias: with choice decoding, a logit bonus for ending the label list (> 0: fewer labels).
+    n_parallel: prompts answered together, one sequence each in one llama.cpp context, their
+        shared prefix evaluated once; on a CPU a step for 32 costs little more than for 1 (llm/batched.py).
     cache_path: SQLite file of answers, for resumable runs; None turns the cache off.
     """
     return LlamaCppModel(
@@ -356,6 +419,7 @@ def llama_cpp_model(
         reuse_prefix=reuse_prefix,
         choice_decoding=choice_decoding,
         stop_bias=stop_bias,
+        n_parallel=n_parallel,
         verbose=verbose,
         system_prompt=system_prompt,
         response_format=response_format,

@@ -145,11 +145,13 @@ def _finish(nlp: Language, summary: RunSummary, started: float) -> RunSummary:
 
 
 def label_docs(
-    nlp: Language, docs: Iterable[Doc], rejects_path: Path, total: Optional[int] = None, batch_size: int = 16,
+    nlp: Language, docs: Iterable[Doc], rejects_path: Path, total: Optional[int] = None, batch_size: Optional[int] = None,
     allow_remote: bool = False, sensitive: bool = False,
 ) -> tuple:
     """Label sentence Docs; returns (labelled docs, summary). Rejects go to `rejects_path`. Patient
-    data (see `guard_patient_data`) never reaches a model off this machine unless `allow_remote`."""
+    data (see `guard_patient_data`) never reaches a model off this machine unless `allow_remote`.
+    batch_size: sentences handed to the model at once; by default as many as it answers together."""
+    batch_size = batch_size or max(16, getattr(chat_model(nlp), "n_parallel", 1))
     summary, kept = RunSummary("data-to-label"), []
     started = time.perf_counter()
     docs = guard_patient_data(docs, nlp, allow_remote, sensitive)
@@ -172,9 +174,11 @@ def generate_docs(
     taxonomy: Taxonomy,
     requests: List[GenerationRequest],
     rejects_path: Path,
-    batch_size: int = 4,
+    batch_size: Optional[int] = None,
 ) -> tuple:
-    """Run generation requests; returns (one Doc per generated sentence with its cats, summary)."""
+    """Run generation requests; returns (one Doc per generated sentence with its cats, summary).
+    batch_size: prompts handed to the model at once; by default as many as it answers together."""
+    batch_size = batch_size or max(4, getattr(chat_model(nlp), "n_parallel", 1))
     summary, made = RunSummary("label-to-data"), []
     started = time.perf_counter()
     request_docs = (request_doc(nlp.make_doc, r) for r in requests)
