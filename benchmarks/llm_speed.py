@@ -69,6 +69,7 @@ def main(
         del nlp, model, decoder  # one copy of the model's context at a time
         for n in sorted(set(parallel) | {configured(config)} - {1}):
             together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n})
+            list(together.pipe(["Warm-up: the shared prompt prefix is evaluated once.", "A second sentence."], batch_size=n))
             started = time.perf_counter()
             docs = list(together.pipe((r["text"] for r in rows), batch_size=n))
             took = time.perf_counter() - started

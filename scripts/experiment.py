@@ -306,6 +306,7 @@ def main(
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the memory probe"),
     seed: int = typer.Option(0, help="Seed of the curve's subsampling and of the bootstrap"),
 ):
+    from ad_signs import encoders, pipeline
     from ad_signs.encoders import encoding_cache
     from ad_signs.readers import read_records
 
@@ -318,7 +319,8 @@ def main(
     regimes = write_regimes(sources, training / "data", amount_list, seed, scarce)
     dev, test = corpus / "dev.spacy", corpus / "test.spacy"
     texts = [doc.text for path in [*sources.values(), dev, test] for doc in read_docs(path)]
-    encoder_files = sorted(Path("encoders").glob("*/build.json"))
+    # A run is reused only if its encoders' files and the code that encodes and classifies are the same.
+    encoder_files = sorted(Path("encoders").glob("*/build.json")) + [Path(encoders.__file__), Path(pipeline.__file__)]
 
     def jobs_for(name: str, regime_names: Sequence[str]) -> List[Dict]:
         return [{"arch": name, "regime": r, "seed": s, "config": str(archs[name]), "train": str(regimes[r][0]),

@@ -158,3 +158,34 @@ def test_label_docs_guards_patient_data_for_python_callers_too(fake_llm_factory,
         label_docs(nlp, sentence_docs(nlp, records[:1]), tmp_path / "rejects.jsonl", sensitive=True)
     docs, summary = label_docs(nlp, sentence_docs(nlp, records), tmp_path / "rejects.jsonl", allow_remote=True)
     assert summary.items == 3
+
+
+def test_folders_and_counts_that_cannot_work_are_usage_errors(tmp_path):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"text": "Pt confused."}\n')
+    cases = [
+        (("label", notes, tmp_path / "out.spacy", "--cache", tmp_path), "is a directory"),
+        (("label", notes, tmp_path / "out.spacy", "--rejects", tmp_path), "is a directory"),
+        (("generate", tmp_path / "b.spacy", "--cache", tmp_path), "is a directory"),
+        (("annotate", "no_such_pipeline", notes, tmp_path / "f.jsonl", "--n-process", "0"), "greater than or equal to 1"),
+        (("annotate", "no_such_pipeline", notes, tmp_path / "f.jsonl", "--batch-size", "-5"), "greater than or equal to 1"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        said = " ".join(result.stderr.replace("│", " ").split())  # typer draws a box and wraps it
+        assert result.returncode == 2 and message in said and "Traceback" not in result.stderr, (args, said)
+
+
+def test_an_interrupted_llm_run_says_what_is_kept_and_how_to_resume(fake_llm_factory, tmp_path, capsys):
+    import pytest
+
+    from ad_signs.cli import _resumable
+    from conftest import FakeLLM
+
+    nlp = fake_llm_factory({"@llm_tasks": "ad_signs.LabelSentences.v1", "examples": None}, FakeLLM({}))
+    with pytest.raises(SystemExit) as stop:
+        with _resumable(nlp, tmp_path / "out.spacy", tmp_path / "out.cache.sqlite"):
+            raise KeyboardInterrupt
+    said = " ".join(capsys.readouterr().out.split())
+    assert stop.value.code == 130 and "out.cache.sqlite" in said and "out.spacy was not written" in said and "resume" in said
+    assert not (tmp_path / "out.spacy").exists()

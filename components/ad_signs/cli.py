@@ -3,8 +3,9 @@
 Every weasel command of the project is one of these calls. Config values can be overridden
 the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
 """
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from wasabi import msg
@@ -49,6 +50,20 @@ def _check_counts(**counts: int) -> None:
             msg.fail(f"--{name.replace('_', '-')} must be 0 or more, not {n}.", exits=1)
 
 
+@contextmanager
+def _resumable(nlp, output: Path, cache: Path) -> Iterator[None]:
+    """Ctrl-C during an LLM run: say what was finished and where it is kept, then exit 130."""
+    from .llm.run import chat_model
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        stats = getattr(chat_model(nlp), "stats", {})
+        msg.warn(f"Interrupted: {stats.get('asked', 0)} answers asked and {stats.get('cached', 0)} read from the cache in "
+                 f"this run; every answer that parsed is kept in {cache}. {output} was not written.",
+                 "Run the same command again to resume: cached answers are not asked again.", exits=130)
+
+
 def _write_run(docs, summary, output: Path, rejects: Path, max_reject_share: float) -> None:
     """Write the DocBin and its summary, unless too many answers were rejected: then exit 1 and
     leave any previous output as it was."""
@@ -87,8 +102,8 @@ def label(
     unit: str = typer.Option("note", help="'note': split records into sentences; 'sentence': one record is one sentence"),
     text_field: Optional[str] = typer.Option(None, help="Text column/field (default: text, TEXT, sentence)"),
     limit: int = typer.Option(0, help="Label at most this many sentences (0: all)"),
-    cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
-    rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
+    cache: Optional[Path] = typer.Option(None, dir_okay=False, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
+    rejects: Optional[Path] = typer.Option(None, dir_okay=False, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
     sensitive: bool = typer.Option(False, "--sensitive", help="Treat the input as patient data (MIMIC files are recognised)"),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Send patient data to an endpoint off this machine (only one approved for it)"),
     max_reject_share: float = MAX_REJECTS,
@@ -120,7 +135,8 @@ def label(
     try:  # every sentence is checked as it streams (label_docs), before it reaches the model
         skipped = Counter()
         docs = islice(sentence_docs(nlp, records, unit, skipped), limit or None)  # streamed
-        labelled, summary = label_docs(nlp, docs, rejects, total=limit or None, allow_remote=allow_remote)
+        with _resumable(nlp, output, cache):
+            labelled, summary = label_docs(nlp, docs, rejects, total=limit or None, allow_remote=allow_remote)
         summary.skipped.update(skipped)
     except PatientDataError as err:
         msg.fail(f"{input_path}: {err}.", "Use the default local model or an endpoint on 127.0.0.1/localhost; pass "
@@ -139,8 +155,8 @@ def generate(
     labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="spacy-llm config (default: the library's llm_generate.cfg)"),
     seed: int = typer.Option(0, help="Seed for the prompt plan (the model's sampling seed is in the config)"),
-    cache: Optional[Path] = typer.Option(None, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
-    rejects: Optional[Path] = typer.Option(None, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
+    cache: Optional[Path] = typer.Option(None, dir_okay=False, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
+    rejects: Optional[Path] = typer.Option(None, dir_okay=False, help="Rejected answers (default: OUTPUT with .rejects.jsonl)"),
     max_reject_share: float = MAX_REJECTS,
 ):
     """Label-to-data: the LLM writes sentences from the label definitions (bronze data)."""
@@ -166,7 +182,8 @@ def generate(
     nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
     requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed)
-    docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
+    with _resumable(nlp, output, cache):
+        docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
     _write_run(docs, summary, output, rejects, max_reject_share)
 
 
@@ -316,8 +333,8 @@ def annotate(
     input_path: Path = typer.Argument(..., help="Notes: .jsonl, .csv (also .gz), .parquet, .txt or a folder of .txt"),
     output: Path = typer.Argument(..., help="Findings: .jsonl or .parquet (with --dask: a Parquet folder)"),
     text_field: Optional[str] = typer.Option(None, help="Text column/field (default: text, TEXT, ...)"),
-    n_process: int = typer.Option(1, help="Processes on this machine (nlp.pipe n_process)"),
-    batch_size: int = typer.Option(64, help="Notes per batch"),
+    n_process: int = typer.Option(1, min=1, help="Processes on this machine (nlp.pipe n_process)"),
+    batch_size: int = typer.Option(64, min=1, help="Notes per batch"),
     dask: Optional[str] = typer.Option(None, help="Run on Dask: 'local' (this machine's cores) or a scheduler address tcp://host:8786"),
     id_field: Optional[str] = typer.Option(None, help="Note id column (default: ROW_ID, note_id, id, ... if present, else FILE:ROW)"),
 ):
@@ -342,7 +359,11 @@ def annotate(
 
         records = tqdm(read_records(input_path, text_field, id_field), desc="notes", unit="note")
         nlp = spacy.load(model)
-        rows = write_rows(annotate_records(nlp, records, n_process, batch_size), output)
+        try:
+            rows = write_rows(annotate_records(nlp, records, n_process, batch_size), output)
+        except KeyboardInterrupt:
+            msg.fail(f"Interrupted after {records.n} notes: {output} was not written (no partial file is left).",
+                     "Run the command again; annotating is deterministic.", exits=130)
     msg.good(f"{rows} findings -> {output} ({time.perf_counter() - started:.1f} s)")
 
 
