@@ -25,6 +25,8 @@ CI_SCALE = {
     "bench_trf_sentences": "300",
     "bench_llm_sentences": "4",
     "bench_no_reuse_sentences": "1",
+    "bench_generation_prompts": "2",
+    "bench_generation_baseline_prompts": "1",
 }
 PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts", "benchmarks"]
 
