@@ -21,6 +21,7 @@ import math
 from typing import Generator, List, Optional, Sequence
 
 import llama_cpp
+import numpy as np
 
 Walk = Generator[List[int], int, object]  # yields tokens to evaluate, receives the logits' batch index
 
@@ -96,9 +97,7 @@ class ParallelContext:
         if code != 0:
             raise RuntimeError(f"llama_decode failed with code {code} ({self.n_parallel} sequences, context of {self.n_ctx} tokens)")
 
-    def logits(self, index: int):
-        import numpy as np
-
+    def logits(self, index: int) -> np.ndarray:
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, index), shape=(llama_cpp.llama_vocab_n_tokens(self.vocab),))
 
     def run(self, prompts: Sequence[List[int]], walks: Sequence[Walk], answer_tokens: int) -> list:
