@@ -21,7 +21,9 @@ from wasabi import msg
 from ad_signs.corpus import read_docs
 from ad_signs.metrics import label_set
 from ad_signs.taxonomy import load_taxonomy
-from ad_signs.text import distinct_n, lower_tokens
+from ad_signs.text import distinct_n, distinct_n_at, lower_tokens
+
+DISTINCT_AT = 300  # distinct-n falls as a set grows: datasets also compare at this many sentences
 
 GOLD = {"gold train": "train", "gold dev": "dev", "gold test": "test"}
 NO_LABEL = "(none)"
@@ -47,6 +49,7 @@ def describe(docs: List[Doc], test_texts: set, labels: List[str]) -> Dict:
         "vocabulary": len({t for ts in tokens for t in ts if t.isalpha()}),
         "distinct_1": distinct_n(tokens, 1),
         "distinct_2": distinct_n(tokens, 2),
+        f"distinct_2_at_{DISTINCT_AT}": distinct_n_at(tokens, 2, DISTINCT_AT),
         "duplicate_rate": 1 - len(set(normalized)) / len(normalized) if normalized else 0.0,
         "in_gold_test": sum(text in test_texts for text in normalized),
     }

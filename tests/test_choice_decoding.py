@@ -1,6 +1,11 @@
-from ad_signs.llm.choice_decoding import enum_array_schema
+import json
+
+import numpy as np
+import pytest
+
+from ad_signs.llm.choice_decoding import ChoiceDecoder, enum_array_schema
 from ad_signs.llm.generate_task import sentences_answer_schema
-from ad_signs.llm.label_task import label_answer_schema
+from ad_signs.llm.label_task import label_answer_schema, parse_label_confidence
 
 
 def test_only_label_set_schemas_use_choice_decoding():
@@ -8,3 +13,34 @@ def test_only_label_set_schemas_use_choice_decoding():
     assert enum_array_schema(sentences_answer_schema(5)) is None
     assert enum_array_schema(None) is None
     assert enum_array_schema({"type": "object", "properties": {"a": {"type": "string"}, "b": {}}}) is None
+
+
+class CharLlm:
+    """Test double of `llama_cpp.Llama` for choice decoding: one token per character."""
+
+    def tokenize(self, text: bytes, add_bos: bool = False, special: bool = False):
+        return list(text)
+
+
+def decode(decoder, logits):
+    """Drive a walk on fixed logits (the same row at every branch)."""
+    walk = decoder.walk(lambda _: logits)
+    next(walk)
+    while True:
+        try:
+            walk.send(0)
+        except StopIteration as done:
+            return json.loads(done.value)
+
+
+@pytest.mark.parametrize("stop_bias,expected", [(0.0, ["A", "B"]), (1.0, ["A"])])
+def test_choice_decoding_reads_each_labels_probability_at_its_branches(monkeypatch, stop_bias, expected):
+    monkeypatch.setattr("ad_signs.llm.batched.chat_formatter", lambda llm: None)
+    decoder = ChoiceDecoder(CharLlm(), "labels", ["A", "B"], stop_bias=stop_bias)
+    logits = np.zeros(256)
+    logits[ord('"')], logits[ord("A")] = np.log(3), np.log(3)  # a label (not "[]") 0.75; "A" 0.75 of those
+    answer = decode(decoder, logits)
+    assert answer["labels"] == expected
+    # A: 0.75 * 0.75. B: left behind first at 0.75 * 0.25, then offered after A at 0.5 (',' vs ']').
+    assert answer["confidence"] == {"A": 0.5625, "B": 0.5}
+    assert parse_label_confidence(json.dumps(answer), ["A", "B"]) == (expected, answer["confidence"])

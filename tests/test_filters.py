@@ -1,5 +1,6 @@
 """Quality filters on LLM-made sentences: each drops what it should, is counted, can be switched off."""
 import pytest
+import srsly
 import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
@@ -43,7 +44,8 @@ def test_each_filter_drops_its_case_and_counts_it():
     kept, report = filter_docs(DOCS, load_taxonomy(), FilterSettings(), GOLD, RELABELLED)
     assert [d.text for d in kept] == [DOCS[0].text, DOCS[9].text]
     assert report.as_dict() == {"seen": 11, "kept": 2, "dropped": {
-        "length": 2, "language": 1, "identifiers": 1, "duplicates": 3, "definition": 1, "roundtrip": 1}}
+        "length": 2, "language": 1, "identifiers": 1, "duplicates": 3, "definition": 1, "roundtrip": 1},
+        "labels_removed": {}, "unscored": 0}
 
 
 def test_each_filter_alone_and_none():
@@ -82,3 +84,65 @@ def test_filter_command_writes_kept_docs_and_counts(tmp_path):
     assert (tmp_path / "out.filter.json").exists()
     result = runner.invoke(app, ["filter", str(tmp_path / "bronze.spacy"), str(tmp_path / "out.spacy")])
     assert result.exit_code == 1 and "needs --relabel" in result.output
+
+
+def llm_labelled(text, labels, confidence):
+    """A sentence as the labeling LLM returns it under choice decoding (labels and confidences)."""
+    doc = NLP.make_doc(text)
+    doc.cats = load_taxonomy().cats(labels)
+    doc.user_data["llm_confidence"] = {label: confidence.get(label, 0.0) for label in load_taxonomy().labels}
+    return doc
+
+
+def test_silver_labels_below_the_dev_confidence_threshold_are_taken_off(tmp_path):
+    # On dev, the LLM's DIAGNOSIS is right when confident (0.9) and wrong when not (0.3):
+    # the threshold chosen for dev F1 lies between; COGNITIVE_IMPAIRMENT is always right (0.0).
+    dev_texts = [f"dev sentence {i}" for i in range(6)]
+    gold = [NLP.make_doc(t) for t in dev_texts]
+    for doc, labels in zip(gold, [["DIAGNOSIS"], ["DIAGNOSIS"], [], [], ["COGNITIVE_IMPAIRMENT"], []]):
+        doc.cats = load_taxonomy().cats(labels)
+    predicted = [
+        llm_labelled(dev_texts[0], ["DIAGNOSIS"], {"DIAGNOSIS": 0.9}),
+        llm_labelled(dev_texts[1], ["DIAGNOSIS"], {"DIAGNOSIS": 0.95}),
+        llm_labelled(dev_texts[2], ["DIAGNOSIS"], {"DIAGNOSIS": 0.3}),
+        llm_labelled(dev_texts[3], ["DIAGNOSIS"], {"DIAGNOSIS": 0.35}),
+        llm_labelled(dev_texts[4], ["COGNITIVE_IMPAIRMENT"], {"COGNITIVE_IMPAIRMENT": 0.2}),
+        llm_labelled(dev_texts[5], [], {}),
+    ]
+    DocBin(docs=gold).to_disk(tmp_path / "dev.spacy")
+    DocBin(docs=predicted, store_user_data=True).to_disk(tmp_path / "llm_dev.spacy")
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "llm_dev.spacy"), str(tmp_path / "dev.spacy"),
+                                 str(tmp_path / "llm_dev.json")])
+    assert result.exit_code == 0, result.output
+    scores = srsly.read_json(tmp_path / "llm_dev.json")
+    thresholds = scores["confidence"]["thresholds"]
+    assert 0.35 < thresholds["DIAGNOSIS"] <= 0.9 and thresholds["COGNITIVE_IMPAIRMENT"] == 0.0
+    assert scores["per_label"]["DIAGNOSIS"]["p"] == 0.5
+    assert scores["confidence"]["at_thresholds"]["per_label"]["DIAGNOSIS"]["p"] == 1.0
+
+    silver = [llm_labelled("Dx: probable AD.", ["DIAGNOSIS"], {"DIAGNOSIS": 0.97}),
+              llm_labelled("Dx unclear.", ["DIAGNOSIS", "COGNITIVE_IMPAIRMENT"], {"DIAGNOSIS": 0.2, "COGNITIVE_IMPAIRMENT": 0.1}),
+              bronze("No confidence on this one.", label="DIAGNOSIS")]
+    DocBin(docs=silver, store_user_data=True).to_disk(tmp_path / "silver.spacy")
+    result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
+                                 "--confidence", str(tmp_path / "llm_dev.json")])
+    assert result.exit_code == 0, result.output
+    kept = {doc.text: {k for k, v in doc.cats.items() if v >= 0.5} for doc in DocBin().from_disk(tmp_path / "out.spacy").get_docs(NLP.vocab)}
+    assert kept == {"Dx: probable AD.": {"DIAGNOSIS"}, "Dx unclear.": {"COGNITIVE_IMPAIRMENT"},
+                    "No confidence on this one.": {"DIAGNOSIS"}}
+    report = srsly.read_json(tmp_path / "out.filter.json")
+    assert report["labels_removed"] == {"DIAGNOSIS": 1} and report["unscored"] == 1
+
+    result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
+                                 "--confidence", str(tmp_path / "dev.spacy")])
+    assert result.exit_code != 0
+
+
+def test_distinct_n_compares_sets_at_one_size():
+    from ad_signs.text import distinct_n, distinct_n_at
+
+    varied = [[f"w{i}", f"v{i}"] for i in range(400)]
+    repeated = [["the", "patient"]] * 400
+    assert distinct_n(varied, 2) == distinct_n_at(varied, 2, 100) == 1.0
+    assert distinct_n_at(repeated, 2, 100) == pytest.approx(0.01) and distinct_n_at(repeated[:50], 2, 100) == distinct_n(repeated[:50], 2)

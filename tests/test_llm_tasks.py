@@ -1,11 +1,13 @@
 """Both LLM directions with the real tasks and parsers around a scripted test double (FakeLLM)."""
 import json
+from dataclasses import asdict
 
 import pytest
 import srsly
 from spacy.tokens import DocBin
 
-from ad_signs.llm.generate_task import HARD_NEGATIVES, plan_requests
+from ad_signs.llm.generate_task import HARD_NEGATIVES, OPENERS, GenerateTask, plan_requests
+from ad_signs.llm.label_task import read_template
 from ad_signs.llm.run import generate_docs, label_docs, write_docbin
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, FakeLLM
@@ -154,3 +156,21 @@ def test_prompts_of_a_label_cycle_through_its_facets():
     requests = plan_requests(taxonomy, {"COGNITIVE_IMPAIRMENT": 70}, negatives_per_label=0, per_prompt=10, seed=3)
     facets = taxonomy["COGNITIVE_IMPAIRMENT"].facets
     assert len(requests) == len(facets) == 7 and {r.facet for r in requests} == set(facets)
+
+
+def test_each_prompt_asks_for_its_lines_to_open_differently():
+    taxonomy = load_taxonomy()
+    requests = plan_requests(taxonomy, 20, negatives_per_label=30, per_prompt=10, seed=3)
+    for request in requests:
+        assert len(request.openers) == len(set(request.openers)) == 10
+        assert set(request.openers) <= set(OPENERS[request.polarity])
+    task = GenerateTask(taxonomy, read_template("generate.v3.jinja", "unused"), per_prompt=10)
+    prompt = task.render(asdict(requests[0]))
+    assert "Start the lines with, in order: " + ", ".join(f'"{o}"' for o in requests[0].openers) + "." in prompt
+
+
+def test_a_template_is_inline_a_file_or_a_packaged_name():
+    assert read_template("Label {{ text }}", "unused") == "Label {{ text }}"
+    assert "Start the lines with" in read_template("generate.v3.jinja", "unused")
+    with pytest.raises(ValueError, match="Template not found: prompts/mine.jinja.*generate.v3.jinja"):
+        read_template("prompts/mine.jinja", "unused")

@@ -40,6 +40,9 @@ def test_valid_label_answers(answer, expected):
         ('{"labels": [1]}', "must be a list"),
         ('{"labels": ["MEMORY_LOSS"]}', "unknown label"),
         ('{"labels": ["diagnosis"]}', "unknown label"),
+        ('{"labels": [], "confidence": {"DIAGNOSIS": 0.2}}', "every label a probability"),
+        ('{"labels": [], "confidence": 0.9}', "every label a probability"),
+        (json.dumps({"labels": [], "confidence": dict.fromkeys(LABELS, 1.5)}), "every label a probability"),
         (FailedAnswer("ConnectionError: refused"), "request failed"),
     ],
 )

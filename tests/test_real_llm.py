@@ -189,7 +189,7 @@ def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
     together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 5})
     model = together.get_pipe("llm")._model
     assert [doc.cats for doc in together.pipe(texts, batch_size=5)] == one_at_a_time
-    assert model.stats["asked"] == 5 and model.identity["decoding"] == "choice(stop_bias=1.0), 5 in parallel"
+    assert model.stats["asked"] == 5 and model.identity["decoding"] == "choice.v2(stop_bias=1.0), 5 in parallel"
 
 
 def test_choice_decoding_answers_several_sentences_in_one_prompt():

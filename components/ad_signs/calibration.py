@@ -33,6 +33,19 @@ def f1_threshold(scores: numpy.ndarray, gold: numpy.ndarray, grid: numpy.ndarray
     return float(grid[best[numpy.argmin(numpy.abs(grid[best] - 0.5))]])
 
 
+def confidence_thresholds(scores: numpy.ndarray, gold: numpy.ndarray, labels: Sequence[str]) -> Dict[str, float]:
+    """Per label, the lowest confidence at which keeping an LLM label gives the best dev F1
+    (`scores`: the confidence of each label given, below 0 where it was not given; arrays
+    (sentences, labels)). 0.0 keeps every label the LLM gave."""
+    grid = numpy.concatenate([[0.0], GRID])
+    thresholds = {}
+    for j, label in enumerate(labels):
+        tp, predicted, positives = _counts(scores[:, j], gold[:, j].astype(bool), grid)
+        f1 = numpy.divide(2 * tp, predicted + positives, out=numpy.zeros(len(grid)), where=predicted + positives > 0)
+        thresholds[label] = float(grid[numpy.flatnonzero(numpy.isclose(f1, f1.max()))[0]])
+    return thresholds
+
+
 def recall_threshold(scores: numpy.ndarray, gold: numpy.ndarray, recall: float, grid: numpy.ndarray = GRID) -> float:
     tp, _, positives = _counts(scores, gold.astype(bool), grid)
     reached = numpy.flatnonzero(tp >= recall * positives) if positives else numpy.arange(len(grid))

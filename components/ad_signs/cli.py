@@ -163,7 +163,7 @@ def generate(
     from spacy.util import load_config
 
     from .llm.generate_task import plan_requests
-    from .llm.run import generate_docs, llm_config, load_llm
+    from .llm.run import generate_docs, llm_config, load_llm, model_settings
     from .taxonomy import load_taxonomy
 
     _check_output(output)
@@ -184,6 +184,9 @@ def generate(
     requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed)
     with _resumable(nlp, output, cache):
         docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
+    summary.settings = {**model_settings(nlp), "template": task.template_name, "per_prompt": task.per_prompt,
+                        "plan_seed": seed, "per_label": per_label, "negatives_per_label": negatives_per_label,
+                        "prompts": len(requests)}
     _write_run(docs, summary, output, rejects, max_reject_share)
 
 
@@ -251,6 +254,8 @@ def filter_(
     min_tokens: int = typer.Option(3, help="Fewest words in a sentence"),
     max_tokens: int = typer.Option(40, help="Most words in a sentence"),
     near_duplicate: float = typer.Option(0.8, help="Word-trigram Jaccard similarity that counts as a near duplicate"),
+    confidence: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                              help="`evaluate` metrics of the labeling LLM on gold dev: take off labels below its confidence thresholds"),
 ):
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
@@ -272,18 +277,29 @@ def filter_(
     if "roundtrip" in enabled and relabel is None:
         msg.fail("The roundtrip filter needs --relabel (the sentences labelled again), or leave it out of --filters.", exits=1)
     relabelled = {doc.text: label_set(doc) for doc in read_docs(relabel)} if relabel else None
+    thresholds = None
+    if confidence:
+        thresholds = srsly.read_json(confidence).get("confidence", {}).get("thresholds")
+        if thresholds is None:
+            msg.fail(f"{confidence}: no confidence thresholds. Give the metrics `evaluate` wrote for LLM labels "
+                     "made with choice decoding (label_config's default).", exits=1)
     settings = FilterSettings(enabled=enabled, min_tokens=min_tokens, max_tokens=max_tokens, near_duplicate=near_duplicate)
     try:
         kept, report = filter_docs(read_docs(input_path), load_taxonomy(), settings,
-                                   [doc.text for path in gold for doc in read_docs(path)], relabelled)
+                                   [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     with replaced_when_done(output) as partial:
         DocBin(docs=kept, store_user_data=True).to_disk(partial)
     with replaced_when_done(output.with_suffix(".filter.json")) as partial:
-        srsly.write_json(partial, {**report.as_dict(), "filters": enabled})
+        srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds})
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
               header=(f"{report.seen} sentences", "dropped"), divider=True)
+    if thresholds is not None:
+        msg.table([(label, thresholds.get(label, 0.0), report.labels_removed.get(label, 0)) for label in thresholds],
+                  header=("label", "confidence threshold", "labels taken off"), divider=True)
+        if report.unscored:
+            msg.warn(f"{report.unscored} kept sentences have no confidence (not choice-decoded): their labels stay.")
     msg.good(f"{report.kept} of {report.seen} kept -> {output}")
 
 
@@ -324,6 +340,11 @@ def evaluate(
     msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
     if scores.get("missing"):
         msg.warn(f"{scores['missing']} gold sentences have no prediction (rejected LLM answers); scored as no label.")
+    if "confidence" in scores:
+        kept = scores["confidence"]["at_thresholds"]
+        msg.info(f"Labels kept above the confidence thresholds chosen here ({scores['confidence']['sentences']} "
+                 f"sentences): micro precision {scores['micro']['p']:.3f} -> {kept['micro']['p']:.3f}, "
+                 f"macro F1 {scores['macro_f']:.3f} -> {kept['macro_f']:.3f}")
     msg.good(f"{len(gold)} sentences, macro F1 {scores['macro_f']:.3f} -> {output}")
 
 

@@ -12,6 +12,9 @@
 - `roundtrip`: the data-to-label direction, run on the sentence, disagrees with the label it was
   written for (positive: the label is missing; hard negative: the label is given). A sentence
   whose second-pass answer was rejected is dropped too.
+
+Silver labels may also be thresholded on the labeling LLM's confidence (`confidence_thresholds`,
+chosen on gold dev by `evaluate`): a label given with less confidence is taken off the sentence.
 """
 import re
 import unicodedata
@@ -91,9 +94,26 @@ class FilterReport:
     seen: int = 0
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
+    labels_removed: Counter = field(default_factory=Counter)  # labels below their confidence threshold
+    unscored: int = 0  # kept sentences without a confidence to threshold (not from choice decoding)
 
     def as_dict(self) -> dict:
-        return {"seen": self.seen, "kept": self.kept, "dropped": dict(self.dropped)}
+        return {"seen": self.seen, "kept": self.kept, "dropped": dict(self.dropped),
+                "labels_removed": dict(self.labels_removed), "unscored": self.unscored}
+
+
+def remove_unconfident_labels(doc: Doc, thresholds: Dict[str, float], report: FilterReport) -> None:
+    """Take off `doc` each label the LLM gave with a confidence below its threshold."""
+    from .llm.label_task import CONFIDENCE_KEY
+
+    confidence = doc.user_data.get(CONFIDENCE_KEY)
+    if confidence is None:
+        report.unscored += 1
+        return
+    for label, score in doc.cats.items():
+        if score >= 0.5 and confidence.get(label, 1.0) < thresholds.get(label, 0.0):
+            doc.cats[label] = 0.0
+            report.labels_removed[label] += 1
 
 
 def _guideline_shingles(taxonomy: Taxonomy) -> Set[tuple]:
@@ -115,9 +135,11 @@ def filter_docs(
     settings: FilterSettings = FilterSettings(),
     gold_texts: Iterable[str] = (),
     relabelled: Optional[Dict[str, Set[str]]] = None,
+    confidence_thresholds: Optional[Dict[str, float]] = None,
 ) -> Tuple[List[Doc], FilterReport]:
     """Keep the docs that pass every enabled filter; each dropped doc is counted under the first
-    filter it fails (in the order of FILTERS)."""
+    filter it fails (in the order of FILTERS). With `confidence_thresholds`, the kept docs lose
+    the labels given below them (counted per label)."""
     unknown = set(settings.enabled) - set(FILTERS)
     if unknown:
         raise ValueError(f"Unknown filters {sorted(unknown)}; choose from {', '.join(FILTERS)}.")
@@ -151,6 +173,8 @@ def filter_docs(
             continue
         exact.add(key)
         near.add(doc.text)
+        if confidence_thresholds is not None:
+            remove_unconfident_labels(doc, confidence_thresholds, report)
         kept.append(doc)
     report.kept = len(kept)
     return kept, report

@@ -3,6 +3,7 @@
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
+import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -29,6 +30,7 @@ def score_label_sets(gold: Sequence[Set[str]], pred: Sequence[Set[str]], labels:
     binary_fn = sum(bool(g) and not p for g, p in zip(gold, pred))
     return {
         "per_label": per_label,
+        "micro": _prf(*totals),
         "micro_f": _prf(*totals)["f"],
         "macro_f": sum(v["f"] for v in per_label.values()) / len(labels) if labels else 0.0,
         "binary": _prf(binary_tp, binary_fp, binary_fn),
@@ -67,8 +69,31 @@ def evaluate_predictions(predicted: Iterable[Doc], gold: Sequence[Doc], labels: 
     """Score predicted docs (e.g. the LLM's labels) against gold docs, matched by text. A gold
     sentence without a prediction (an LLM answer that was rejected) counts as predicting nothing,
     and is counted in `missing`."""
+    from .llm.label_task import CONFIDENCE_KEY
+
+    predicted = list(predicted)
     by_text = {doc.text: label_set(doc) for doc in predicted}
-    scores = score_label_sets([label_set(doc) for doc in gold], [by_text.get(doc.text, set()) for doc in gold], labels)
+    gold_sets = [label_set(doc) for doc in gold]
+    scores = score_label_sets(gold_sets, [by_text.get(doc.text, set()) for doc in gold], labels)
     scores.update({"missing": sum(doc.text not in by_text for doc in gold),
                    "predictions": [sorted(by_text.get(doc.text, set())) for doc in gold]})
+    confidence = {doc.text: doc.user_data[CONFIDENCE_KEY] for doc in predicted if CONFIDENCE_KEY in doc.user_data}
+    if confidence:
+        scores["confidence"] = score_confidence(confidence, by_text, gold_sets, [doc.text for doc in gold], labels)
     return scores
+
+
+def score_confidence(confidence: Dict[str, Dict[str, float]], chosen: Dict[str, Set[str]], gold: Sequence[Set[str]],
+                     texts: Sequence[str], labels: Sequence[str]) -> Dict:
+    """Per-label thresholds on the LLM's confidence in the labels it gave, chosen for dev F1
+    (`calibration.confidence_thresholds`), and the scores of the labels kept at them."""
+    from .calibration import confidence_thresholds
+
+    scored = [i for i, text in enumerate(texts) if text in confidence]
+    matrix = numpy.array([[confidence[texts[i]][label] if label in chosen[texts[i]] else -1.0 for label in labels]
+                          for i in scored])  # -1: not given, never kept
+    truth = numpy.array([[label in gold[i] for label in labels] for i in scored])
+    thresholds = confidence_thresholds(matrix, truth, labels)
+    kept = [{label for j, label in enumerate(labels) if row[j] >= thresholds[label]} for row in matrix]
+    return {"thresholds": thresholds, "sentences": len(scored),
+            "at_thresholds": score_label_sets([gold[i] for i in scored], kept, labels)}

@@ -9,6 +9,7 @@ speed. The result is the answer greedy grammar decoding would give (up to tokeni
 about half the time on CPU, and every answer is a valid label set. `stop_bias` is added to the
 logit of closing the list: above 0 a small model that over-labels stops earlier.
 """
+import json
 from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,35 +75,51 @@ class ChoiceDecoder:
 
     def walk(self, logits: Callable[[int], np.ndarray], n_answers: int = 1) -> Generator[List[int], int, str]:
         """The answer as a walk (batched.py): yields the tokens to evaluate before the next branch,
-        receives the index of their last logits (read by `logits`); returns the answer's text."""
+        receives the index of their last logits (read by `logits`); returns the answer's text.
+
+        Each label's confidence is the model's probability of choosing it next (the product of
+        its branch probabilities among the allowed tokens, without `stop_bias`), the highest over
+        the positions of the list; it is added to the answer as `"confidence": {label: p}`."""
         pending: List[int] = []
         answers = []
         for i in range(n_answers):
             if i:  # the previous answer's closing tokens are pending: continue on a new line
                 pending += self._tokens("\n") + self.opening
             chosen: List[str] = []
+            confidence = dict.fromkeys(self.labels, 0.0)
             while True:
                 table = self.further if chosen else self.first
                 alive = {label: seq for label, seq in table.items() if label not in chosen}
+                reach = dict.fromkeys(alive, 1.0)  # probability of each continuation so far
                 position = 0
                 while len(alive) > 1:
-                    next_tokens = {seq[position] for seq in alive.values()}
+                    next_tokens = sorted({seq[position] for seq in alive.values()})
                     if len(next_tokens) == 1:
-                        token = next_tokens.pop()
+                        token = next_tokens[0]
                     else:  # a branch: the model's logits choose
                         row = logits((yield pending))
                         pending = []
+                        scores = np.exp(np.array([row[t] for t in next_tokens], dtype=np.float64) - max(row[t] for t in next_tokens))
+                        probs = dict(zip(next_tokens, scores / scores.sum()))
+                        for label, seq in alive.items():
+                            reach[label] *= probs[seq[position]]
                         stop = alive[END][position] if END in alive else None
                         token = max(next_tokens, key=lambda t: row[t] + (self.stop_bias if t == stop else 0.0))
                     pending.append(token)
+                    for label, seq in alive.items():  # the continuations left behind here
+                        if label is not END and seq[position] != token:
+                            confidence[label] = max(confidence[label], reach[label])
                     alive = {k: seq for k, seq in alive.items() if seq[position] == token}
                     position += 1
                 (choice, sequence), = alive.items()
                 pending.extend(sequence[position:])
                 if choice is END:
                     break
+                confidence[choice] = max(confidence[choice], reach[choice])
                 chosen.append(choice)
-            answers.append('{"%s": [%s]}' % (self.key, ", ".join(f'"{label}"' for label in chosen)))
+            answers.append(
+                json.dumps({self.key: chosen, "confidence": {label: round(p, 4) for label, p in confidence.items()}})
+            )
         return "\n".join(answers)  # the closing tokens are never needed as context
 
     def __call__(self, messages: List[Dict[str, str]], n_answers: int = 1) -> str:

@@ -8,7 +8,8 @@ setting, patient) drawn by `plan_requests` from a seeded generator. The answer i
 import math
 import random
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import jinja2.sandbox
 from spacy.tokens import Doc
@@ -42,6 +43,29 @@ STYLES = (
     "terse assessment-and-plan lines",
     "mixed: some fragments, some full sentences",
 )
+# How lines of a note start, by polarity: each prompt asks for its lines to open with a seeded
+# sample of these, so that sentences do not all begin "The patient ..." (the 1.5B model's habit).
+OPENERS = {
+    "positive": (
+        "Pt", "Patient", "She", "He", "Wife reports", "Husband reports", "Daughter states", "Son notes",
+        "Per caregiver", "Family", "On exam", "Exam:", "Since last visit", "Over the past year", "Recently",
+        "Today", "Now", "Still", "Increasingly", "Hx of", "Reports", "Noted", "Has", "Needs", "Unable to",
+        "Assessment:", "Impression:", "Plan:", "A/P:", "HPI:", "Neuro:", "Social:", "Continues", "New",
+        "Worsening", "Staff report", "Caregiver", "Spouse", "Friend", "Per chart",
+    ),
+    "negated": (
+        "Denies", "No", "Negative for", "Without", "Not", "Pt denies", "Family denies", "No evidence of",
+        "No h/o", "Wife denies", "Neuro:", "ROS:", "Exam:", "Never", "Absent", "None", "Patient denies",
+    ),
+    "hypothetical": (
+        "If", "Return if", "Monitor for", "Watch for", "Consider", "Discussed", "Counseled on", "Risk of",
+        "Should", "In case of", "Call if", "To rule out", "Will", "May", "Plan:", "Family advised", "Possible",
+    ),
+    "family_history": (
+        "Mother", "Father", "Sister", "Brother", "Maternal", "Paternal", "FHx:", "Family history of",
+        "Aunt", "Grandmother", "Uncle", "Her mother", "His father", "Older sister", "Twin brother", "FH:",
+    ),
+}
 SEVERITIES = ("subtle", "mild", "moderate", "severe")
 SETTINGS = ("outpatient clinic", "inpatient ward", "emergency department", "skilled nursing facility", "home visit", "telehealth visit")
 
@@ -57,6 +81,7 @@ class GenerationRequest:
     setting: str
     patient: str
     facet: str = ""  # the sub-sign of the label to write about (taxonomy `facets`), "" for any
+    openers: Tuple[str, ...] = ()  # how the prompt's lines start, one per line ((): free)
 
     def describe(self) -> str:
         about = f" ({self.facet})" if self.facet else ""
@@ -97,6 +122,7 @@ def plan_requests(
                     setting=rng.choice(SETTINGS),
                     patient=f"a {rng.randint(58, 96)}-year-old {rng.choice(('man', 'woman'))}",
                     facet=facets[(start + j) % len(facets)],
+                    openers=tuple(rng.sample(OPENERS[polarity], min(per_prompt, len(OPENERS[polarity])))),
                 )
             )
     return requests
@@ -110,7 +136,7 @@ def request_doc(make_doc, request: GenerationRequest) -> Doc:
 
 
 def parse_sentences_answer(answer: str) -> List[str]:
-    values = load_json_object(answer, "sentences")
+    values = load_json_object(answer, "sentences")["sentences"]
     if not isinstance(values, list) or not values:
         raise AnswerError('"sentences" must be a non-empty list')
     if not all(isinstance(v, str) and v.strip() for v in values):
@@ -137,9 +163,10 @@ def sentences_answer_schema(n: int) -> Dict[str, Any]:
 class GenerateTask:
     """spacy-llm task: one prompt per request Doc; sets `doc.user_data["generated"]`."""
 
-    def __init__(self, taxonomy: Taxonomy, template: str, per_prompt: int):
+    def __init__(self, taxonomy: Taxonomy, template: str, per_prompt: int, template_name: str = "inline"):
         self.taxonomy = taxonomy
         self.per_prompt = per_prompt
+        self.template_name = template_name  # for data cards
         self._template = jinja2.sandbox.SandboxedEnvironment().from_string(template)
 
     def render(self, request: Dict[str, Any]) -> str:
@@ -157,7 +184,7 @@ class GenerateTask:
         for doc in docs:
             if REQUEST_KEY not in doc.user_data:
                 raise ValueError("GenerateSentences needs request Docs made by ad_signs.llm.generate_task.request_doc().")
-            yield self.render({"facet": "", **doc.user_data[REQUEST_KEY]})
+            yield self.render({"facet": "", "openers": (), **doc.user_data[REQUEST_KEY]})
 
     def parse_responses(self, docs: Iterable[Doc], responses: Iterable[str]) -> Iterable[Doc]:
         # spacy-llm types a non-sharding task's responses as str but passes a 1-list per doc.
@@ -183,7 +210,9 @@ def make_generate_task(
     taxonomy: path of the taxonomy file; the packaged guideline by default.
     template: a Jinja template (inline or a .jinja path); the packaged generate.v2.jinja by default.
     """
-    return GenerateTask(load_taxonomy(taxonomy), read_template(template, "generate.v2.jinja"), per_prompt)
+    default = "generate.v2.jinja"
+    name = default if template is None else Path(template).name if template.endswith(".jinja") else "inline"
+    return GenerateTask(load_taxonomy(taxonomy), read_template(template, default), per_prompt, name)
 
 
 @registry.llm_misc("ad_signs.SentencesAnswerSchema.v1")

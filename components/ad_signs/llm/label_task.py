@@ -21,6 +21,7 @@ from .models import FailedAnswer
 TEMPLATES = Path(__file__).parent / "templates"
 FEWSHOT = Path(__file__).parent.parent / "fewshot" / "label_examples.jsonl"  # authored, see its data card
 REJECT_KEY = "llm_reject"
+CONFIDENCE_KEY = "llm_confidence"  # doc.user_data: each label's probability under choice decoding
 
 
 class AnswerError(ValueError):
@@ -40,28 +41,42 @@ def only_answer(answers: Union[str, Sequence[str]]) -> str:
     return answers if isinstance(answers, str) else list(answers)[0]
 
 
-def load_json_object(answer: str, key: str) -> Any:
-    """The value of `key` in an answer that must be a JSON object with exactly that one key."""
+def load_json_object(answer: str, key: str, optional: Sequence[str] = ()) -> Dict[str, Any]:
+    """An answer that must be a JSON object with `key` and no other keys than `optional`."""
     if isinstance(answer, FailedAnswer):
         raise AnswerError(f"request failed: {answer}")
     try:
         data = json.loads(strip_code_fence(answer))
     except json.JSONDecodeError as err:
         raise AnswerError(f"not valid JSON ({err.msg} at char {err.pos})") from None
-    if not isinstance(data, dict) or set(data) != {key}:
+    if not isinstance(data, dict) or key not in data or set(data) - {key, *optional}:
         raise AnswerError(f'expected a JSON object with the single key "{key}"')
-    return data[key]
+    return data
 
 
 def parse_label_answer(answer: str, labels: Sequence[str]) -> List[str]:
     """The label set in `answer`, or AnswerError. Duplicates collapse; unknown labels reject."""
-    values = load_json_object(answer, "labels")
+    return parse_label_confidence(answer, labels)[0]
+
+
+def parse_label_confidence(answer: str, labels: Sequence[str]) -> Tuple[List[str], Optional[Dict[str, float]]]:
+    """The label set in `answer` and, when the decoder read it from the logits (choice
+    decoding), each label's confidence `{"confidence": {label: p}}`; else None."""
+    data = load_json_object(answer, "labels", optional=("confidence",))
+    values = data["labels"]
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise AnswerError('"labels" must be a list of label names')
     unknown = sorted(set(values) - set(labels))
     if unknown:
         raise AnswerError(f"unknown label(s) {unknown}")
-    return sorted(set(values), key=list(labels).index)
+    confidence = data.get("confidence")
+    if confidence is not None and (
+        not isinstance(confidence, dict)
+        or set(confidence) != set(labels)
+        or not all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in confidence.values())
+    ):
+        raise AnswerError('"confidence" must give every label a probability in [0, 1]')
+    return sorted(set(values), key=list(labels).index), confidence
 
 
 def label_answer_schema(labels: Sequence[str]) -> Dict[str, Any]:
@@ -111,8 +126,11 @@ class LabelTask:
         for doc, answers in zip(docs, responses):
             answer = only_answer(answers)
             try:
-                doc.cats = self.taxonomy.cats(parse_label_answer(answer, self.labels))
+                chosen, confidence = parse_label_confidence(answer, self.labels)
+                doc.cats = self.taxonomy.cats(chosen)
                 doc.user_data.pop(REJECT_KEY, None)
+                if confidence is not None:
+                    doc.user_data[CONFIDENCE_KEY] = confidence
             except AnswerError as err:
                 doc.cats = {}
                 doc.user_data[REJECT_KEY] = {"error": str(err), "answer": str(answer)}
@@ -125,11 +143,18 @@ class LabelTask:
 
 
 def read_template(template: Optional[str], default: str) -> str:
-    """A template given inline, as a path to a file, or the packaged default."""
+    """A template given inline, as a path to a .jinja file, by the name of a packaged one
+    (`ad_signs/llm/templates/`), or the packaged default."""
     if template is None:
         return (TEMPLATES / default).read_text(encoding="utf8")
     path = Path(template)
-    return path.read_text(encoding="utf8") if path.suffix == ".jinja" and path.exists() else template
+    if path.suffix != ".jinja" or "\n" in template:
+        return template
+    for candidate in (path, TEMPLATES / path.name if path.name == template else None):
+        if candidate is not None and candidate.is_file():
+            return candidate.read_text(encoding="utf8")
+    packaged = ", ".join(sorted(p.name for p in TEMPLATES.glob("*.jinja")))
+    raise ValueError(f"Template not found: {template}. Give a path to a .jinja file, or one of the packaged: {packaged}.")
 
 
 @registry.llm_misc("ad_signs.FewShotExamples.v1")

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 from spacy_llm.registry import registry
 
 from .answer_cache import AnswerCache, answer_key
-from .model_file import load_error, resolve_model_path
+from .model_file import DEFAULT_MODEL_SHA256, ENV_MODEL_PATH, check_sha256, load_error, resolve_model_path
 
 logger = logging.getLogger("ad_signs")
 
@@ -229,6 +229,8 @@ class LlamaCppModel(ChatModel):
         from .choice_decoding import ChoiceDecoder, enum_array_schema
 
         self.path = resolve_model_path(path, sha256)
+        # The file's verified SHA-256 (a pin, or the default model's), for data cards; None if unpinned.
+        self.sha256 = check_sha256(sha256) or (None if path or os.environ.get(ENV_MODEL_PATH) else DEFAULT_MODEL_SHA256)
         self.reuse_prefix = reuse_prefix
         try:
             self.llm = Llama(
@@ -263,7 +265,7 @@ class LlamaCppModel(ChatModel):
         return {
             "model": self.path.name,
             "size": self.path.stat().st_size,
-            "decoding": (f"choice(stop_bias={self.choice_decoder.stop_bias})" if self.choice_decoder else "grammar")
+            "decoding": (f"choice.v2(stop_bias={self.choice_decoder.stop_bias})" if self.choice_decoder else "grammar")
             + (f", {self.n_parallel} in parallel" if self.n_parallel > 1 else ""),
         }
 

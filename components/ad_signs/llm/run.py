@@ -4,7 +4,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 import srsly
 from spacy.language import Language
@@ -69,6 +69,7 @@ class RunSummary:
     labels: Counter = field(default_factory=Counter)
     reject_reasons: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)  # input records left out, by reason
+    settings: Dict[str, Any] = field(default_factory=dict)  # what made the data (model, seeds, amounts)
 
     @property
     def seconds_per_item(self) -> float:
@@ -86,6 +87,7 @@ class RunSummary:
             "labels": dict(self.labels.most_common()),
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "skipped": dict(self.skipped.most_common()),
+            **({"settings": self.settings} if self.settings else {}),
         }
 
     def rows(self) -> List[tuple]:
@@ -117,6 +119,17 @@ def load_llm(config: Union[str, Path, None], overrides: Optional[Dict[str, objec
 
 def chat_model(nlp: Language) -> ChatModel:
     return nlp.get_pipe("llm")._model
+
+
+def model_settings(nlp: Language) -> Dict[str, Any]:
+    """What a data card says about the model that made the data (its file and SHA-256 when known)."""
+    model = chat_model(nlp)
+    identity = getattr(model, "identity", {})
+    return {
+        "model": identity.get("model", type(model).__name__),
+        "model_sha256": getattr(model, "sha256", None),
+        **{key: identity[key] for key in ("decoding", "temperature", "seed", "max_tokens") if key in identity},
+    }
 
 
 def _set_aside(nlp: Language, f, doc: Doc, what: dict) -> str:

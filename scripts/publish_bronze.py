@@ -1,0 +1,128 @@
+"""Publish a filtered bronze set as a versioned dataset: JSONL, DocBin and a data card.
+
+Bronze is written by the LLM from the label definitions alone, so it holds no patient data by
+construction and can be shared (the paper's point). The card is built from the run's own
+records: the generation summary (model, SHA-256, seeds, amounts), the filter report, the privacy
+scan and the labels of the sentences kept.
+
+    python scripts/publish_bronze.py corpus/bronze_dataset/bronze_filtered.spacy assets/bronze \
+        --summary corpus/bronze_dataset/bronze.summary.json --privacy corpus/bronze_dataset/privacy.json \
+        --version 1
+"""
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import spacy
+import srsly
+import typer
+from spacy.tokens import DocBin
+from wasabi import msg
+
+from ad_signs.atomic import replaced_when_done
+from ad_signs.metrics import label_set
+from ad_signs.taxonomy import load_taxonomy
+
+LICENSE = "CC0-1.0"  # machine-written from the guideline's definitions; no patient text
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def card(name: str, version: str, docs, summary: dict, filters: dict, privacy: dict, files: dict) -> str:
+    labels = load_taxonomy().labels
+    settings = summary.get("settings", {})
+    positives = Counter(label for doc in docs for label in label_set(doc))
+    kinds = Counter(doc.user_data.get("source", {}).get("polarity", "?") for doc in docs)
+    written_for = Counter(doc.user_data.get("source", {}).get("label", "?") for doc in docs)
+    scan = privacy.get("datasets", {}).get(name, {})
+    dropped = filters.get("dropped", {})
+    return f"""# Bronze AD-signs sentences, version {version}
+
+**Authored by a machine, never patient data.** Every sentence was written by a local LLM from the
+label definitions of the annotation guideline (`components/ad_signs/taxonomy.yml`) and a seeded
+prompt plan; no clinical note was shown to it. Labels are the ones each prompt asked for
+(multi-label: `labels`); hard negatives (negated, hypothetical, family history) have no label.
+
+## Files
+{table(("file", "sentences", "SHA-256"), [(f, len(docs), h) for f, h in files.items()])}
+
+JSONL fields: `text`, `labels` (affirmed labels), `written_for` (the label of the prompt),
+`polarity` (`positive`, `negated`, `hypothetical`, `family_history`), `facet` (the sub-sign asked for),
+`note_type`, `style`. The DocBin has every label in `doc.cats` and the same fields in `doc.user_data["source"]`.
+
+## How it was made
+{table(("setting", "value"), sorted((k, v) for k, v in settings.items()))}
+
+{summary.get("items", 0)} prompts answered, {summary.get("docs", 0)} sentences written, {summary.get("rejects", 0)}
+answers rejected (not parsed; kept aside, asked again). Reproduce: `weasel run bronze_dataset` (project vars
+`dataset_per_label`, `dataset_negatives_per_label`, `dataset_seed`).
+
+## Filters ({filters.get("seen", 0)} seen, {filters.get("kept", 0)} kept)
+{table(("filter", "dropped"), [(f, dropped.get(f, 0)) for f in filters.get("filters", [])])}
+
+`roundtrip`: the data-to-label LLM labelled each sentence again; a positive is kept only if it
+finds the label, a hard negative only if it does not. `duplicates`: exact and near copies (word
+trigram Jaccard ≥ 0.8) of each other and of every gold sentence.
+
+## Labels
+{table(("label", "affirmed", "written for (incl. hard negatives)"), [(l, positives[l], written_for[l]) for l in labels])}
+
+{table(("kind", "sentences"), sorted(kinds.items()))}
+
+## Privacy scan (`scripts/privacy_check.py`)
+{table(("check", "sentences"), [
+    ("scanned", scan.get("sentences", 0)),
+    ("with an identifier-like string (name, date, phone, record number, address, e-mail, SSN)",
+     scan.get("identifiers", {}).get("sentences", 0)),
+    ("with a de-identification placeholder", scan.get("placeholders", {}).get("sentences", 0)),
+    (f"sharing ≥ {scan.get('memorization', {}).get('threshold', '?')} words in a row with gold or the notes "
+     f"(longest run: {scan.get('memorization', {}).get('max', '?')} words)", scan.get("memorization", {}).get("sentences", 0)),
+])}
+
+## Intended use and limits
+Training and evaluating sentence classifiers of AD signs and symptoms, alone or next to real
+annotated notes. The sentences are short chart-like lines written by a 1.5B model: simpler and
+more uniform than real notes, with label noise the roundtrip only partly removes. Not for clinical
+decisions. License: {LICENSE}.
+"""
+
+
+def main(
+    filtered: Path = typer.Argument(..., exists=True, dir_okay=False, help="Filtered bronze DocBin"),
+    out: Path = typer.Argument(..., file_okay=False, help="Dataset folder (e.g. assets/bronze)"),
+    summary: Path = typer.Option(..., exists=True, dir_okay=False, help="The generation run's summary JSON"),
+    privacy: Path = typer.Option(..., exists=True, dir_okay=False, help="privacy_check.py output with this dataset"),
+    name: str = typer.Option("bronze_filtered", help="The dataset's name in the privacy report"),
+    version: str = typer.Option("1"),
+):
+    docs = list(DocBin().from_disk(filtered).get_docs(spacy.blank("en").vocab))
+    if not docs:
+        msg.fail(f"{filtered} holds no sentences: nothing to publish.", exits=1)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"bronze-v{version}"
+    rows = []
+    for doc in docs:
+        source = doc.user_data.get("source", {})
+        rows.append({"text": doc.text, "labels": sorted(label_set(doc)), "written_for": source.get("label"),
+                     **{k: source.get(k) for k in ("polarity", "facet", "note_type", "style")}})
+    with replaced_when_done(stem.with_suffix(".jsonl")) as partial:
+        srsly.write_jsonl(partial, rows)
+    with replaced_when_done(stem.with_suffix(".spacy")) as partial:
+        DocBin(docs=docs, store_user_data=True).to_disk(partial)
+    files = {p.name: sha256(p) for p in (stem.with_suffix(".jsonl"), stem.with_suffix(".spacy"))}
+    text = card(name, version, docs, srsly.read_json(summary), srsly.read_json(filtered.with_suffix(".filter.json")),
+                srsly.read_json(privacy), files)
+    with replaced_when_done(out / "DATA_CARD.md") as partial:
+        partial.write_text(text, encoding="utf8")
+    msg.good(f"{len(docs)} sentences -> {stem}.jsonl, {stem}.spacy, {out / 'DATA_CARD.md'}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
