@@ -1,4 +1,5 @@
-"""Annotate many notes with a trained pipeline: one row per finding (note, sentence, label, score).
+"""Annotate many notes with a trained pipeline: one row per finding (note, sentence, label, score),
+with the note's patient and date when the notes have them (for `progression`).
 
 - On one machine: `nlp.pipe` with `n_process` workers, notes streamed from any input
   `read_records` knows (JSONL, CSV, .gz, Parquet, .txt), rows streamed to JSONL or Parquet.
@@ -6,11 +7,13 @@
   pipeline once; the findings are written as a Parquet dataset (one file per partition).
 """
 import csv
+import datetime
 import shutil
+from collections import Counter
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -18,25 +21,60 @@ from spacy.tokens import Doc
 from .atomic import replaced_when_done
 from .readers import ID_FIELDS, InputError, Record, _open_text
 
-DTYPES = {"note_id": "string", "sentence": "int32", "start": "int64", "end": "int64",
-          "text": "string", "label": "string", "score": "float32"}  # one finding row (pandas dtypes)
+DTYPES = {"note_id": "string", "patient_id": "string", "note_date": "string", "sentence": "int32", "start": "int64",
+          "end": "int64", "text": "string", "label": "string", "score": "float32"}  # one finding row (pandas dtypes)
 BATCH_ROWS = 50_000  # rows per Parquet row group
+# Patient and note-date columns tried, in order, when not named (authored data, MIMIC-III, MIMIC-IV-Note).
+# A note's date is the first of its date fields that is not empty (MIMIC-III: CHARTTIME, else CHARTDATE).
+PATIENT_FIELDS = ("patient_id", "SUBJECT_ID", "subject_id")
+DATE_FIELDS = ("chart_date", "CHARTTIME", "charttime", "CHARTDATE", "chartdate", "note_date")
 
 
-def finding_rows(doc: Doc, note_id: str, spans_key: str) -> List[Dict]:
+def parse_date(value: Any) -> Optional[str]:
+    """An ISO date (YYYY-MM-DD) from a date or date-time value (ISO, as MIMIC writes them), else
+    None: a date that does not parse is never guessed."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.strftime("%Y-%m-%d")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("T", " ")
+    for form in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.datetime.strptime(text, form).strftime("%Y-%m-%d")
+        except ValueError:
+            continue
+    return None
+
+
+def note_context(meta: Dict[str, Any], patient_field: Optional[str], date_field: Optional[str],
+                 dates: Counter) -> Tuple[Optional[str], Optional[str]]:
+    """(patient id, ISO date) of a note from its fields; `dates` counts dated, missing, unparsable."""
+    patient = next((meta[k] for k in ([patient_field] if patient_field else PATIENT_FIELDS) if meta.get(k) not in (None, "")), None)
+    raw = next((meta[k] for k in ([date_field] if date_field else DATE_FIELDS) if meta.get(k) not in (None, "")), None)
+    date = parse_date(raw)
+    dates["dated" if date else "missing" if raw is None else "unparsable"] += 1
+    return (None if patient is None else str(patient)), date
+
+
+def finding_rows(doc: Doc, note_id: str, spans_key: str, patient: Optional[str] = None,
+                 date: Optional[str] = None) -> List[Dict]:
     """One row per (sentence, label) finding; `sentence` numbers the note's sentences from 0."""
     group = doc.spans[spans_key]
     sentence_index = {sent.start: i for i, sent in enumerate(doc.sents)} if len(group) else {}
-    return [{"note_id": note_id, "sentence": sentence_index[span.sent.start], "start": span.start_char,
-             "end": span.end_char, "text": span.text, "label": span.label_, "score": score}
+    return [{"note_id": note_id, "patient_id": patient, "note_date": date, "sentence": sentence_index[span.sent.start],
+             "start": span.start_char, "end": span.end_char, "text": span.text, "label": span.label_, "score": score}
             for span, score in zip(group, group.attrs["scores"])]
 
 
-def annotate_records(nlp: Language, records: Iterable[Record], n_process: int = 1, batch_size: int = 64) -> Iterator[Dict]:
+def annotate_records(nlp: Language, records: Iterable[Record], n_process: int = 1, batch_size: int = 64,
+                     patient_field: Optional[str] = None, date_field: Optional[str] = None,
+                     dates: Optional[Counter] = None) -> Iterator[Dict]:
+    """Findings of each record's note, with its patient and date (counted in `dates`)."""
     spans_key = nlp.get_pipe("ad_signs").spans_key
-    pairs = ((record.text, record.id) for record in records)
-    for doc, note_id in nlp.pipe(pairs, as_tuples=True, n_process=n_process, batch_size=batch_size):
-        yield from finding_rows(doc, note_id, spans_key)
+    dates = Counter() if dates is None else dates
+    pairs = ((record.text, (record.id, *note_context(record.meta, patient_field, date_field, dates))) for record in records)
+    for doc, (note_id, patient, date) in nlp.pipe(pairs, as_tuples=True, n_process=n_process, batch_size=batch_size):
+        yield from finding_rows(doc, note_id, spans_key, patient, date)
 
 
 def write_rows(rows: Iterable[Dict], path: Path) -> int:
@@ -62,7 +100,8 @@ def _write_parquet(rows: Iterable[Dict], path: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("note_id", pa.string()), ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
+    schema = pa.schema([("note_id", pa.string()), ("patient_id", pa.string()), ("note_date", pa.string()),
+                        ("sentence", pa.int32()), ("start", pa.int64()), ("end", pa.int64()),
                         ("text", pa.string()), ("label", pa.string()), ("score", pa.float32())])
     n, batch = 0, []
     with pq.ParquetWriter(path, schema) as writer:
@@ -83,7 +122,8 @@ def _load(model: str) -> Language:
 
 
 def annotate_frame(frame, model: str, text_field: str, id_field: Optional[str], stem: str = "notes",
-                   offsets: Optional[List[int]] = None, partition_info: Optional[dict] = None):
+                   offsets: Optional[List[int]] = None, patient_field: Optional[str] = None,
+                   date_field: Optional[str] = None, partition_info: Optional[dict] = None):
     """A pandas DataFrame of notes -> a DataFrame of findings (what each Dask task runs). Without
     `id_field`, a note's id is STEM:ROW-NUMBER in the whole table (as `read_records` names it):
     `offsets` holds each partition's first row, Dask's `partition_info` says which partition this is."""
@@ -95,8 +135,10 @@ def annotate_frame(frame, model: str, text_field: str, id_field: Optional[str], 
     else:
         start = offsets[partition_info["number"]] if offsets and partition_info else 0
         ids = [f"{stem}:{start + k}" for k in range(1, len(frame) + 1)]
-    records = [Record(i, text if isinstance(text, str) else "") for i, text in zip(ids, frame[text_field])]
-    rows = list(annotate_records(nlp, records))
+    fields = frame.drop(columns=[text_field])
+    metas = fields.astype(object).where(fields.notna(), None).to_dict("records")  # missing values as None
+    records = [Record(i, text if isinstance(text, str) else "", meta) for i, text, meta in zip(ids, frame[text_field], metas)]
+    rows = list(annotate_records(nlp, records, patient_field=patient_field, date_field=date_field))
     return pd.DataFrame(rows, columns=list(DTYPES)).astype(DTYPES)
 
 
@@ -121,18 +163,21 @@ def _csv_parts(path: Path, parts: Path, blocksize: str) -> Path:
 
 
 def annotate_with_dask(model: str, input_path: Path, output: Path, text_field: str, id_field: Optional[str],
-                       scheduler: str = "local", blocksize: str = "64MB") -> int:
+                       scheduler: str = "local", blocksize: str = "64MB", patient_field: Optional[str] = None,
+                       date_field: Optional[str] = None) -> int:
     """Annotate a notes table with Dask; `scheduler` is a `tcp://host:8786` address or 'local'
     (a LocalCluster of this machine's cores). Writes a Parquet dataset; returns the row count."""
     parts = output.with_name(f".{output.name}.csv-parts")  # a CSV's Parquet parts, beside the output: on storage the workers share
     try:
-        return _annotate_with_dask(model, input_path, output, text_field, id_field, scheduler, blocksize, parts)
+        return _annotate_with_dask(model, input_path, output, text_field, id_field, scheduler, blocksize, parts,
+                                   patient_field, date_field)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
 
 
 def _annotate_with_dask(model: str, input_path: Path, output: Path, text_field: str, id_field: Optional[str],
-                       scheduler: str, blocksize: str, parts: Path) -> int:
+                        scheduler: str, blocksize: str, parts: Path, patient_field: Optional[str],
+                        date_field: Optional[str]) -> int:
     import dask.dataframe as dd
     import pandas as pd
     from distributed import Client, LocalCluster
@@ -148,8 +193,9 @@ def _annotate_with_dask(model: str, input_path: Path, output: Path, text_field: 
         raise InputError(f"{input_path}: Dask reads .csv, .jsonl (also .gz) or Parquet.")
     if text_field not in notes.columns:
         raise InputError(f"{input_path}: no text column '{text_field}'. Available: {', '.join(notes.columns)}.")
-    if id_field and id_field not in notes.columns:
-        raise InputError(f"{input_path}: no id column '{id_field}'. Available: {', '.join(notes.columns)}. Pass --id-field NAME.")
+    for option, name in (("--id-field", id_field), ("--patient-field", patient_field), ("--date-field", date_field)):
+        if name and name not in notes.columns:
+            raise InputError(f"{input_path}: no column '{name}'. Available: {', '.join(notes.columns)}. Pass {option} NAME.")
     id_field = id_field or next((name for name in ID_FIELDS if name in notes.columns), None)
     meta = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in DTYPES.items()})
     cluster = LocalCluster(processes=True, threads_per_worker=1) if scheduler == "local" else None
@@ -159,7 +205,8 @@ def _annotate_with_dask(model: str, input_path: Path, output: Path, text_field: 
             if not id_field:  # row numbers across the whole table: count each partition's rows first
                 offsets = list(accumulate([0, *notes.map_partitions(len).compute()]))
             stem = input_path.name.split(".")[0]
-            findings = notes.map_partitions(annotate_frame, model, text_field, id_field, stem, offsets, meta=meta)
+            findings = notes.map_partitions(annotate_frame, model, text_field, id_field, stem, offsets,
+                                            patient_field, date_field, meta=meta)
             findings.to_parquet(output, write_index=False)
             return len(dd.read_parquet(output))
     finally:

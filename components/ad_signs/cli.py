@@ -358,9 +358,18 @@ def annotate(
     batch_size: int = typer.Option(64, min=1, help="Notes per batch"),
     dask: Optional[str] = typer.Option(None, help="Run on Dask: 'local' (this machine's cores) or a scheduler address tcp://host:8786"),
     id_field: Optional[str] = typer.Option(None, help="Note id column (default: ROW_ID, note_id, id, ... if present, else FILE:ROW)"),
+    patient_field: Optional[str] = typer.Option(None, help="Patient id column (default: patient_id, SUBJECT_ID, subject_id if present)"),
+    date_field: Optional[str] = typer.Option(None, help="Note date column (default: the first non-empty of chart_date, CHARTTIME, charttime, CHARTDATE, ...)"),
 ):
-    """Run the trained pipeline over many notes: one row per finding (note, sentence, label, score)."""
+    """Run the trained pipeline over many notes: one row per finding (note, patient, date, sentence,
+    label, score). Notes without a date, or with one that does not parse, are counted in
+    OUTPUT.summary.json, never guessed; `progression` turns the findings into patient timelines."""
     import time
+    from collections import Counter
+
+    import srsly
+
+    from .atomic import replaced_when_done
 
     from tqdm import tqdm
 
@@ -373,19 +382,73 @@ def annotate(
         msg.fail(f"{output}: write findings to .jsonl or .parquet.", exits=1)
     _check_not_input(output, input_path)
     started = time.perf_counter()
+    dates, sensitive = Counter(), None
     if dask:
-        rows = annotate_with_dask(model, input_path, output, text_field or "text", id_field, dask)
+        rows = annotate_with_dask(model, input_path, output, text_field or "text", id_field, dask,
+                                  patient_field=patient_field, date_field=date_field)
     else:
         import spacy
 
         records = tqdm(read_records(input_path, text_field, id_field), desc="notes", unit="note")
         nlp = spacy.load(model)
+        sensitive = False
+
+        def marked(records):  # whether any note is patient data (MIMIC), for `progression`
+            nonlocal sensitive
+            for record in records:
+                sensitive = sensitive or record.sensitive
+                yield record
+
         try:
-            rows = write_rows(annotate_records(nlp, records, n_process, batch_size), output)
+            rows = write_rows(annotate_records(nlp, marked(records), n_process, batch_size, patient_field, date_field, dates), output)
         except KeyboardInterrupt:
             msg.fail(f"Interrupted after {records.n} notes: {output} was not written (no partial file is left).",
                      "Run the command again; annotating is deterministic.", exits=130)
+        with replaced_when_done(output.with_suffix(".summary.json")) as partial:
+            srsly.write_json(partial, {"input": str(input_path), "model": model, "findings": rows, "notes": records.n,
+                                       "dates": dict(dates), "sensitive": sensitive})
+        if dates["missing"] or dates["unparsable"]:
+            msg.warn(f"{dates['missing']} notes without a date and {dates['unparsable']} with one that does not parse "
+                     "(their findings have no note_date; see --date-field).")
     msg.good(f"{rows} findings -> {output} ({time.perf_counter() - started:.1f} s)")
+
+
+@app.command()
+def progression(
+    findings: Path = typer.Argument(..., exists=True, help="Findings of `annotate`: .jsonl, .parquet or a folder of Parquet parts"),
+    output: Path = typer.Argument(..., file_okay=False, help="Folder for the report (README.md, PNGs, CSVs, progression.json)"),
+    patient: List[str] = typer.Option([], help="Patients to draw a swimlane for (repeatable; default: those with the most labels)"),
+    swimlanes: int = typer.Option(6, min=0, help="Swimlanes drawn when no --patient is given"),
+    sensitive: Optional[bool] = typer.Option(None, "--sensitive/--not-sensitive",
+                                             help="Whether the notes are patient data (default: as annotate recorded it)"),
+    memory_limit: str = typer.Option("1GB", help="DuckDB's memory limit; beyond it, it spills to disk"),
+):
+    """AD sign progression per patient: first and last date of each label, order of onset, time
+    from the first cognitive complaint to diagnosis, patients with signs but no diagnosis."""
+    import srsly
+
+    from .progression import FindingsError, aggregate, write_report
+
+    summary = findings.with_suffix(".summary.json")
+    if sensitive is None:
+        sensitive = bool(srsly.read_json(summary).get("sensitive")) if summary.is_file() else False
+    if sensitive:
+        project = next((p for p in output.resolve().parents if (p / "project.yml").exists()), None)
+        if project is not None and (project / "reports") in [output.resolve(), *output.resolve().parents]:
+            msg.fail(f"{output}: these findings come from patient data; their patient ids and dates must not go into "
+                     "the project's committed reports/. Write them to a folder outside it.", exits=1)
+        msg.warn(f"Patient data: the report carries patient ids and dates; it is written to {output} only. "
+                 "Keep it where your data use agreement allows.")
+    try:
+        result = write_report(aggregate(findings, memory_limit=memory_limit), findings, output, patient, swimlanes)
+    except (FindingsError, KeyError) as err:
+        msg.fail(str(err).strip("'\""), exits=1)
+    cohort = result["cohort"]
+    msg.table([(label, n) for label, n in cohort["patients_with_label"].items()], header=("label", "patients"), divider=True)
+    if cohort["rows_without_date"] or cohort["rows_without_patient"]:
+        msg.warn(f"Left out: {cohort['rows_without_date']} finding rows without a parsable note date, "
+                 f"{cohort['rows_without_patient']} without a patient.")
+    msg.good(f"{cohort['patients']} patients, {cohort['signs_without_diagnosis']} with signs but no diagnosis -> {output}")
 
 
 @model_app.command("fetch")
