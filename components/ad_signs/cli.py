@@ -36,7 +36,14 @@ def _check_output(output: Path, *inputs: Path, suffix: str = ".spacy") -> None:
 
 def _check_not_input(output: Path, *inputs: Path) -> None:
     if any(output.resolve() == path.resolve() for path in inputs):
-        msg.fail(f"{output} is also the input: give another output path (an input is never overwritten).", exits=1)
+        msg.fail(f"{output} is also the input or another output: give another path (an input is never overwritten).",
+                 exits=1)
+
+
+def _is_package(name: str) -> bool:
+    from spacy.util import is_package
+
+    return is_package(name)
 
 
 def _check_share(max_reject_share: float) -> None:
@@ -124,6 +131,8 @@ def label(
     config = llm_config(config, "llm_label.cfg")
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
+    for written in (cache, rejects):
+        _check_not_input(written, input_path, output)
     records = read_records(input_path, text_field)
     first = next(records, None)  # check the input before loading the model
     if first is None:
@@ -174,6 +183,7 @@ def generate(
     config = llm_config(config, "llm_generate.cfg")
     cache = cache or output.with_suffix(".cache.sqlite")
     rejects = rejects or output.with_suffix(".rejects.jsonl")
+    _check_not_input(rejects, output, cache)
     overrides = _overrides(ctx, llm_cache=cache)
     # Check the labels against the config's taxonomy before loading the model.
     taxonomy = load_taxonomy(load_config(config, overrides=overrides, interpolate=True)["paths"].get("taxonomy"))
@@ -283,6 +293,9 @@ def filter_(
         if thresholds is None:
             msg.fail(f"{confidence}: no confidence thresholds. Give the metrics `evaluate` wrote for LLM labels "
                      "made with choice decoding (label_config's default).", exits=1)
+        bad = {k: v for k, v in thresholds.items() if not isinstance(v, (int, float)) or not 0 <= v <= 1}
+        if bad:
+            msg.fail(f"{confidence}: confidence thresholds must be numbers in [0, 1], not {bad}.", exits=1)
     settings = FilterSettings(enabled=enabled, min_tokens=min_tokens, max_tokens=max_tokens, near_duplicate=near_duplicate)
     try:
         kept, report = filter_docs(read_docs(input_path), load_taxonomy(), settings,
@@ -308,7 +321,7 @@ def evaluate(
     model: Path = typer.Argument(..., help="A trained pipeline with the ad_signs component, or a DocBin of predictions (.spacy)"),
     test: Path = typer.Argument(..., help="DocBin of gold sentences (from `corpus`)"),
     output: Path = typer.Argument(..., help="Metrics JSON"),
-    threshold: Optional[float] = typer.Option(None, help="Decision threshold (default: the component's)"),
+    threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Decision threshold in [0, 1] (default: the component's)"),
     limit: int = typer.Option(0, help="Score only the first N gold sentences (0: all), e.g. what `label --limit N` labelled"),
 ):
     """Per-label P/R/F1, micro/macro F1 and the binary view (any label vs none) on gold docs.
@@ -378,6 +391,9 @@ def annotate(
 
     if not input_path.exists():
         msg.fail(f"Input not found: {input_path}", exits=1)
+    if not Path(model).is_dir() and not _is_package(model):
+        msg.fail(f"{model}: no such pipeline. Give the folder of a trained pipeline or the name of an installed "
+                 "one (en_ad_signs, en_ad_signs_trf).", exits=1)
     if not dask and output.suffix not in (".jsonl", ".parquet"):  # before the pipeline loads
         msg.fail(f"{output}: write findings to .jsonl or .parquet.", exits=1)
     _check_not_input(output, input_path)
