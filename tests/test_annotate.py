@@ -118,3 +118,19 @@ def test_an_interrupted_annotate_leaves_no_partial_file(tmp_path, suffix):
     with pytest.raises(KeyboardInterrupt):
         write_rows(rows(), tmp_path / f"findings{suffix}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_patient_and_date_go_with_every_finding_and_bad_dates_are_counted(model, tmp_path):
+    dates = ["2151-03-04", "2151-03-04 10:15:00", "", "soon"] * 3  # MIMIC date, date-time, missing, unparsable
+    rows = [{"note_id": f"n{i}", "SUBJECT_ID": 100 + i % 2, "CHARTDATE": d, "TEXT": t} for i, (d, t) in enumerate(zip(dates, NOTES))]
+    invoke(model, write_jsonl(tmp_path / "notes.jsonl", rows), tmp_path / "one.jsonl")
+    found = list(srsly.read_jsonl(tmp_path / "one.jsonl"))
+    by_note = {r["note_id"]: (r["patient_id"], r["note_date"]) for r in found}
+    assert by_note["n0"] == ("100", "2151-03-04") and by_note["n3"] == ("101", None)
+    summary = srsly.read_json(tmp_path / "one.summary.json")
+    assert summary["dates"] == {"dated": 6, "missing": 3, "unparsable": 3} and summary["sensitive"] is True
+    pd.DataFrame(rows).to_csv(tmp_path / "notes.csv", index=False)
+    invoke(model, tmp_path / "notes.csv", tmp_path / "findings", "--dask", "local", "--text-field", "TEXT",
+           "--id-field", "note_id", "--patient-field", "SUBJECT_ID", "--date-field", "CHARTDATE")
+    dask_rows = pd.read_parquet(tmp_path / "findings").to_dict("records")
+    assert {r["note_id"]: (r["patient_id"], r["note_date"]) for r in dask_rows} == by_note

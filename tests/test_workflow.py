@@ -27,6 +27,8 @@ CI_SCALE = {
     "bench_no_reuse_sentences": "1",
     "bench_generation_prompts": "2",
     "bench_generation_baseline_prompts": "1",
+    "bench_progression_rows": "20000",
+    "bench_progression_patients": "2000",
 }
 PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts", "benchmarks"]
 
