@@ -6,8 +6,6 @@ against the bare tokenizer + sentence splitter in one run on the same notes.
 Writes benchmarks/results/cnn_width.json. Trained models stay in --models: a rerun skips them.
 """
 import statistics
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle, islice
 from pathlib import Path
@@ -18,7 +16,8 @@ import typer
 from wasabi import msg
 
 from ad_signs.readers import read_records
-from pipeline_speed import throughput
+from ad_signs.speed import throughput
+from ad_signs.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 # name: (width, depth, maxout pieces) of the tok2vec (embed and encode)
@@ -26,19 +25,19 @@ VARIANTS = {"w96d2p3": (96, 2, 3), "w64d2p2": (64, 2, 2), "w64d1p2": (64, 1, 2),
             "w48d2p2": (48, 2, 2), "w48d1p2": (48, 1, 2), "w32d2p2": (32, 2, 2)}
 
 
-def overrides(width: int, depth: int, pieces: int) -> list:
-    key = "--components.ad_signs.model.tok2vec"
-    return [f"{key}.embed.width", str(width), f"{key}.encode.width", str(width),
-            f"{key}.encode.depth", str(depth), f"{key}.encode.maxout_pieces", str(pieces)]
+def overrides(width: int, depth: int, pieces: int) -> dict:
+    key = "components.ad_signs.model.tok2vec"
+    return {f"{key}.embed.width": width, f"{key}.encode.width": width,
+            f"{key}.encode.depth": depth, f"{key}.encode.maxout_pieces": pieces}
 
 
-def train(output: Path, train_path: Path, dev_path: Path, seed: int, settings: tuple) -> float:
-    if not (output / "model-best/meta.json").exists():
-        cmd = [sys.executable, "-m", "spacy", "train", str(ROOT / "configs/train_cnn.cfg"), "--output", str(output),
-               "--paths.train", str(train_path), "--paths.dev", str(dev_path), "--system.seed", str(seed),
-               *overrides(*settings)]
-        subprocess.run(cmd, check=True, capture_output=True)
-    return srsly.read_json(output / "model-best/meta.json")["performance"]["cats_macro_f"]
+def train_variant(output: Path, train_path: Path, dev_path: Path, seed: int, settings: tuple) -> float:
+    """Dev macro F1 of one variant and seed, trained unless its model is there (log: output/train.log)."""
+    best = output / "model-best"
+    if not (best / "meta.json").exists():
+        train(ROOT / "configs/train_cnn.cfg", output, {"paths.train": train_path, "paths.dev": dev_path,
+                                                        "system.seed": seed, **overrides(*settings)})
+    return srsly.read_json(best / "meta.json")["performance"]["cats_macro_f"]
 
 
 def main(
@@ -52,8 +51,8 @@ def main(
 ):
     jobs = [(name, seed) for seed in range(seeds) for name in VARIANTS]
     with ThreadPoolExecutor(2) as pool:  # two single-threaded trainings on two cores
-        dev_f = list(pool.map(lambda job: train(models / job[0] / f"seed{job[1]}", train_path, dev_path, job[1],
-                                                VARIANTS[job[0]]), jobs))
+        dev_f = list(pool.map(lambda job: train_variant(models / job[0] / f"seed{job[1]}", train_path, dev_path,
+                                                        job[1], VARIANTS[job[0]]), jobs))
     texts = [r.text for r in read_records(notes)]
     corpus = list(islice(cycle(texts), n_notes))
     bare = spacy.blank("en")

@@ -9,8 +9,6 @@ never to choose on).
 Used for the learn rate, dropout, epochs and model-best score of configs/train_fast.cfg and
 configs/train_accurate.cfg; appends to benchmarks/results/encoder_heads/<config>.jsonl.
 """
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -22,12 +20,8 @@ import typer
 from ad_signs.calibration import calibrate, gold_matrix, score_matrix
 from ad_signs.corpus import read_docs
 from ad_signs.encoders import encoding_cache
-
-
-def f1s(gold: np.ndarray, decided: np.ndarray) -> np.ndarray:
-    tp = (gold & decided).sum(0)
-    denominator = 2 * tp + (~gold & decided).sum(0) + (gold & ~decided).sum(0)
-    return np.divide(2 * tp, denominator, out=np.zeros(gold.shape[1]), where=denominator > 0)
+from ad_signs.metrics import per_label_f1
+from ad_signs.training import train
 
 
 def macro(nlp, docs) -> tuple:
@@ -36,8 +30,9 @@ def macro(nlp, docs) -> tuple:
     labels = list(component.labels)
     decided = score_matrix(nlp, docs, labels) >= np.array([component.thresholds[label] for label in labels])
     gold = gold_matrix(docs, labels)
-    f1 = f1s(gold, decided)
-    return float(f1.mean()), float(f1.min()), float(f1s(gold.any(1, keepdims=True), decided.any(1, keepdims=True))[0])
+    f1 = per_label_f1(gold, decided)
+    binary = per_label_f1(gold.any(1, keepdims=True), decided.any(1, keepdims=True))[0]
+    return float(f1.mean()), float(f1.min()), float(binary)
 
 
 def main(
@@ -47,16 +42,13 @@ def main(
     output: Path = typer.Option(Path("training/encoder_heads")),
     results: Path = typer.Option(Path("benchmarks/results/encoder_heads")),
 ):
-    from spacy.cli.train import train
-
     train_docs, dev, test = read_docs(corpus / "train.spacy"), read_docs(corpus / "dev.spacy"), read_docs(corpus / "test.spacy")
     results.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, data = [], {"paths.train": corpus / "train.spacy", "paths.dev": corpus / "dev.spacy"}
     with encoding_cache():
         for i, overrides in enumerate(json.loads(grid)):
             out = output / config.stem / str(i)
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                train(config, out, overrides={"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"), **overrides})
+            train(config, out, {**data, **overrides}, in_process=True)  # in the encoding cache; log: out/train.log
             calibrate(out / "model-best", dev)
             nlp = spacy.load(out / "model-best")
             (dev_f, dev_worst, dev_binary), (test_f, test_worst, test_binary) = macro(nlp, dev), macro(nlp, test)

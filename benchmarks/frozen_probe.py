@@ -24,6 +24,7 @@ import numpy as np
 import srsly
 import typer
 
+from ad_signs.metrics import per_label_f1
 from ad_signs.taxonomy import load_taxonomy
 
 CS = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -51,12 +52,6 @@ def encode(path: str, texts: List[str], batch_size: int = 32) -> np.ndarray:
     return np.vstack(rows)
 
 
-def f1(gold: np.ndarray, decided: np.ndarray) -> np.ndarray:
-    tp = (gold & decided).sum(0)
-    denominator = 2 * tp + (~gold & decided).sum(0) + (gold & ~decided).sum(0)
-    return np.divide(2 * tp, denominator, out=np.zeros(gold.shape[1]), where=denominator > 0)
-
-
 def main(
     encoders: List[str] = typer.Argument(..., help="NAME=PATH of a local transformer directory, one or more"),
     gold: Path = typer.Option(Path("assets/gold"), help="Folder with train/dev/test.jsonl"),
@@ -80,10 +75,10 @@ def main(
         for c in CS:
             heads = [LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit(x["train"], y["train"][:, j]) for j in range(len(labels))]
             scores = {split: np.column_stack([h.predict_proba(x[split])[:, 1] for h in heads]) for split in ("dev", "test")}
-            dev_f = np.array([[f1(y["dev"][:, [j]], scores["dev"][:, [j]] >= t)[0] for t in THRESHOLDS] for j in range(len(labels))])
+            dev_f = per_label_f1(y["dev"], scores["dev"] >= THRESHOLDS[:, None, None]).T  # (labels, thresholds)
             thresholds = THRESHOLDS[dev_f.argmax(1)]
-            test_f = f1(y["test"], scores["test"] >= thresholds)
-            runs.append({"C": c, "dev_macro_f": float(f1(y["dev"], scores["dev"] >= thresholds).mean()),
+            test_f = per_label_f1(y["test"], scores["test"] >= thresholds)
+            runs.append({"C": c, "dev_macro_f": float(per_label_f1(y["dev"], scores["dev"] >= thresholds).mean()),
                          "test_macro_f": float(test_f.mean()), "test_worst_f": float(test_f.min())})
         chosen = max(runs, key=lambda run: run["dev_macro_f"])
         results[name] = {"path": path, "dimensions": int(x["train"].shape[1]), "encode_seconds": round(seconds, 1),

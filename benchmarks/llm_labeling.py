@@ -7,17 +7,15 @@ writes them to benchmarks/results/llm_labeling_<shots>_<split>.json.
 label_many.jinja, one answer line per sentence, choice decoding) instead of one per prompt.
 """
 import statistics
-import time
 from pathlib import Path
 from typing import Optional
 
-import jinja2.sandbox
 import srsly
 import typer
 from wasabi import msg
 
-from ad_signs.llm.label_task import AnswerError, parse_label_answer
 from ad_signs.llm.run import chat_model, load_llm
+from ad_signs.llm_timing import WARM_UP, label_rows, prompt_template
 from ad_signs.metrics import format_table, score_label_sets
 
 MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"
@@ -52,8 +50,8 @@ def main(
         overrides["components.llm.task.template"] = str(template)
     nlp = load_llm(config, overrides)
     labels = nlp.get_pipe("llm").task.labels
-    nlp(nlp.make_doc("Warm-up: the shared prompt prefix is evaluated once."))
-    pred_sets, seconds, rejects = label_rows(nlp, rows, sentences_per_prompt)
+    nlp(nlp.make_doc(WARM_UP))
+    pred_sets, seconds, rejects = label_rows(nlp, rows, sentences_per_prompt, prompt_template(MANY_TEMPLATE))
     gold_sets = [set(row["labels"]) for row in rows]
     scores = score_label_sets(gold_sets, pred_sets, labels)
     result = {
@@ -78,52 +76,6 @@ def main(
     out = out or Path("benchmarks/results") / f"llm_labeling_{shots}shot_{gold.stem}{several}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
-
-
-def label_rows(nlp, rows, sentences_per_prompt: int = 1):
-    """(predicted label sets, seconds per sentence, rejects) for `rows` ({"text", ...}).
-    An answer that does not parse counts as a reject and scores as no label."""
-    labels = nlp.get_pipe("llm").task.labels
-    pred_sets, seconds, rejects = [], [], 0
-    if sentences_per_prompt == 1:
-        for row in rows:
-            started = time.perf_counter()
-            doc = nlp(row["text"])
-            seconds.append(time.perf_counter() - started)
-            rejects += "llm_reject" in doc.user_data
-            pred_sets.append({label for label, score in doc.cats.items() if score >= 0.5})
-        return pred_sets, seconds, rejects
-    for group, answers, took in ask_several(nlp, rows, sentences_per_prompt):
-        answers += [""] * (len(group) - len(answers))  # a missing line is a reject
-        for answer in answers[: len(group)]:
-            try:
-                pred_sets.append(set(parse_label_answer(answer, labels)))
-            except AnswerError:
-                rejects += 1
-                pred_sets.append(set())
-            seconds.append(took / len(group))
-    return pred_sets, seconds, rejects
-
-
-def ask_several(nlp, rows, n: int):
-    """Yield (rows, answer lines, seconds) for prompts of `n` sentences each (the last may be shorter)."""
-    task, model = nlp.get_pipe("llm").task, chat_model(nlp)
-    if model.choice_decoder is None:
-        raise typer.BadParameter("several sentences per prompt needs the choice decoder (llama.cpp, temperature 0)")
-    template = jinja2.sandbox.SandboxedEnvironment().from_string(MANY_TEMPLATE.read_text(encoding="utf8"))
-
-    def ask(texts):
-        prompt = template.render(texts=texts, definitions=task.taxonomy.definitions,
-                                 negative_rules=task.taxonomy.negative_rules, examples=task.examples)
-        messages = [{"role": "system", "content": model.system_prompt}, {"role": "user", "content": prompt}]
-        return model.choice_decoder(messages, n_answers=len(texts)).split("\n")
-
-    ask(["Warm-up: the shared prompt prefix is evaluated once."])
-    for i in range(0, len(rows), n):
-        group = rows[i : i + n]
-        started = time.perf_counter()
-        answers = ask([row["text"] for row in group])
-        yield group, answers, time.perf_counter() - started
 
 
 if __name__ == "__main__":

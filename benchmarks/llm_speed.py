@@ -19,8 +19,10 @@ from spacy.util import load_config
 from wasabi import msg
 
 from ad_signs.llm.run import chat_model, load_llm
+from ad_signs.llm_timing import WARM_UP, label_rows, prompt_template
 from ad_signs.metrics import score_label_sets
-from llm_labeling import label_rows
+
+MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"  # several sentences per prompt
 
 
 def configured(config: Path) -> int:
@@ -50,18 +52,18 @@ def main(
     nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 1})
     model, labels = chat_model(nlp), nlp.get_pipe("llm").task.labels
     identity = model.identity
-    nlp(nlp.make_doc("Warm-up: the shared prompt prefix is evaluated once."))
+    nlp(nlp.make_doc(WARM_UP))
     settings = [("1 per prompt, prefix reuse", rows, 1, True),
                 ("1 per prompt, no prefix reuse", rows[:no_reuse_sentences], 1, False)]
     settings += [(f"{n} per prompt, prefix reuse", rows, n, True) for n in several]
     decoder = getattr(model, "choice_decoder", None)
     if decoder is None:  # an endpoint: prefix reuse and several per prompt are settings of the local decoder
         settings = settings[:1]
-    runs = {}
+    runs, many = {}, prompt_template(MANY_TEMPLATE)
     for name, subset, per_prompt, reuse in settings:
         if decoder is not None:
             decoder.reuse_prefix = reuse
-        predicted, seconds, rejects = label_rows(nlp, subset, per_prompt)
+        predicted, seconds, rejects = label_rows(nlp, subset, per_prompt, many)
         runs[name] = run_result(subset, predicted, seconds, rejects, per_prompt, reuse, labels)
         msg.info(f"{name}: {runs[name]['seconds_per_sentence']:.2f} s/sentence, macro F1 {runs[name]['macro_f']:.2f}")
     if decoder is not None:
@@ -69,7 +71,7 @@ def main(
         del nlp, model, decoder  # one copy of the model's context at a time
         for n in sorted(set(parallel) | {configured(config)} - {1}):
             together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n})
-            list(together.pipe(["Warm-up: the shared prompt prefix is evaluated once.", "A second sentence."], batch_size=n))
+            list(together.pipe([WARM_UP, "A second sentence."], batch_size=n))
             started = time.perf_counter()
             docs = list(together.pipe((r["text"] for r in rows), batch_size=n))
             took = time.perf_counter() - started

@@ -23,11 +23,11 @@ from typing import Optional
 import spacy
 import srsly
 import typer
-from spacy.attrs import IS_SPACE, SENT_START
 from wasabi import msg
 
 from ad_signs.readers import read_records
 from ad_signs.sentences import split_sentences
+from ad_signs.speed import throughput
 
 # Run in a fresh interpreter: peak RSS of loading MODEL and annotating a few notes.
 # (Peak RSS from /proc: getrusage's ru_maxrss can carry the parent's peak over fork + exec.)
@@ -42,18 +42,6 @@ for doc in nlp.pipe(json.loads(sys.argv[2])):
 peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 print(json.dumps({"load_seconds": loaded, "peak_rss_mb": peak_kb / 1024}))
 """
-
-
-def throughput(nlp, notes, n_process: int, batch_size: int) -> dict:
-    started = time.perf_counter()
-    sentences = words = 0
-    for doc in nlp.pipe(notes, n_process=n_process, batch_size=batch_size):
-        starts, spaces = doc.to_array([SENT_START, IS_SPACE]).T  # counted without a Python loop per token
-        sentences += int((starts == 1).sum())
-        words += int((spaces == 0).sum())
-    seconds = time.perf_counter() - started
-    return {"n_process": n_process, "seconds": seconds, "sentences": sentences, "words": words,
-            "sentences_per_second": sentences / seconds, "words_per_second": words / seconds}
 
 
 def bare_encoder(nlp, corpus) -> Optional[dict]:

@@ -9,9 +9,6 @@ The trf config needs spacy-transformers and the local weights (see configs/train
 """
 import argparse
 import os
-import re
-import subprocess
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -26,30 +23,25 @@ from wasabi import msg  # noqa: E402
 
 import ad_signs.transformer  # noqa: E402,F401  (registers ad_signs.minilm_path.v1 for spacy.load)
 from ad_signs.metrics import evaluate_pipeline, format_table  # noqa: E402
+from ad_signs.training import TrainingError, logged_steps, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE = ROOT / "components/ad_signs/transformer.py"  # for `spacy train` until an entry point registers it
-ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+\S")  # a row of spaCy's training table: epoch, step, ...
-# (rows are logged every eval_frequency steps: for an epoch-bounded config the steps are the last row's)
 
 
-def train(config: Path, output: Path, train_path: Path, dev_path: Path, seed: int, max_steps) -> dict:
-    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),
-           "--paths.train", str(train_path), "--paths.dev", str(dev_path), "--system.seed", str(seed),
-           "--code", str(CODE)]
+def timed_train(config: Path, output: Path, train_path: Path, dev_path: Path, seed: int, max_steps) -> dict:
+    """`spacy train` wall time, steps and epochs (from its log, output.log) and dev macro F1."""
+    overrides = {"paths.train": train_path, "paths.dev": dev_path, "system.seed": seed}
     if max_steps is not None:
-        cmd += ["--training.max_steps", str(max_steps)]
+        overrides["training.max_steps"] = max_steps
     log = output.with_suffix(".log")
-    output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with log.open("w") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        best = train(config, output, overrides, log=log)
+    except TrainingError as err:
+        msg.fail(str(err), exits=1)
     seconds = time.perf_counter() - started
-    if done.returncode:
-        msg.fail(f"spacy train {config} failed: see {log}", exits=1)
-    rows = [ROW.match(line) for line in log.read_text().splitlines()]
-    epoch, step = [int(x) for x in [m for m in rows if m][-1].groups()]
-    meta = srsly.read_json(output / "model-best/meta.json")
+    epoch, step = logged_steps(log)
+    meta = srsly.read_json(best / "meta.json")
     return {"train_seconds": seconds, "steps": step, "epochs": epoch, "log": str(log),
             "dev_macro_f": meta["performance"].get("cats_macro_f")}
 
@@ -85,7 +77,7 @@ def main():
     for name in args.configs:
         config = ROOT / f"configs/train_{name}.cfg"
         msg.info(f"{name}: training {config.name} on {args.train} ...")
-        run = train(config, args.models / name, args.train, args.dev, args.seed, args.max_steps)
+        run = timed_train(config, args.models / name, args.train, args.dev, args.seed, args.max_steps)
         model = args.models / name / "model-best"
         scores = evaluate_pipeline(spacy.load(model), gold)  # the project's evaluation (as `ad_signs evaluate`)
         scores.pop("predictions")

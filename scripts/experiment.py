@@ -42,8 +42,9 @@ from wasabi import msg
 
 from ad_signs.calibration import brier, calibrate, gold_matrix, score_matrix
 from ad_signs.corpus import read_docs
-from ad_signs.metrics import score_label_sets
+from ad_signs.metrics import bootstrap_macro_f1, score_label_sets
 from ad_signs.taxonomy import load_taxonomy
+from ad_signs.training import train
 
 REGIMES = {
     "gold": ["train"],
@@ -110,23 +111,14 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
 
 def train_and_score(job: Dict) -> Dict:
     """Train one run (unless a finished run with the same inputs exists), choose its thresholds on
-    dev, score it on dev and test. Runs in a forked process: `spacy train` logs to its folder."""
+    dev, score it on dev and test. Runs in a forked process: `spacy train` logs to its train.log."""
     output = Path(job["output"])
     done, model = output / "fingerprint.txt", output / "model-best"
     if not (done.exists() and done.read_text() == job["stamp"] and model.exists()):
-        from spacy.cli.train import train
-
-        output.mkdir(parents=True, exist_ok=True)
         overrides = {"paths.train": job["train"], "paths.dev": job["dev"], "system.seed": job["seed"]}
         if job["max_epochs"]:
             overrides["training.max_epochs"] = job["max_epochs"]
-        with (output / "train.log").open("w") as log:
-            saved = os.dup(1), os.dup(2)
-            os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
-            try:
-                train(Path(job["config"]), output, overrides=overrides)
-            finally:
-                os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        train(Path(job["config"]), output, overrides, in_process=True)  # inherits the forked encoding cache
         calibrate(model, read_docs(job["dev"]))
         done.write_text(job["stamp"])
     nlp = spacy.load(model)
@@ -171,39 +163,6 @@ def prepare_encodings(config: Path, texts: Sequence[str]) -> None:
 
 # --- statistics ------------------------------------------------------------------------------------
 
-def macro_f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Macro F1 over labels for a batch of resamples: arrays (samples, sentences, labels) of 0/1."""
-    tp = (gold & pred).sum(axis=1)
-    fp = (~gold & pred).sum(axis=1)
-    fn = (gold & ~pred).sum(axis=1)
-    denominator = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
-    return f1.mean(axis=1)
-
-
-def _resampled(gold: np.ndarray, runs: List[np.ndarray], idx: np.ndarray, rng) -> np.ndarray:
-    """Macro F1 on each resample of sentences, averaged over a resample (with replacement) of the runs."""
-    picks = rng.integers(0, len(runs), size=(len(idx), len(runs)))
-    per_run = np.stack([macro_f1(gold[idx], run[idx]) for run in runs], axis=1)  # (samples, runs)
-    return np.take_along_axis(per_run, picks, axis=1).mean(axis=1)
-
-
-def bootstrap(gold: np.ndarray, runs_a: List[np.ndarray], runs_b: Optional[List[np.ndarray]], samples: int, seed: int) -> Dict:
-    """Macro F1 of a (or of a minus b), each averaged over its seeds, on test sets resampled by
-    sentence, with the seeds resampled too: the interval holds both sources of variance."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for chunk in np.array_split(np.arange(samples), max(1, samples // 200)):
-        idx = rng.integers(0, len(gold), size=(len(chunk), len(gold)))
-        value = _resampled(gold, runs_a, idx, rng)
-        values.append(value - _resampled(gold, runs_b, idx, rng) if runs_b is not None else value)
-    values = np.concatenate(values)
-    out = {"mean": float(values.mean()), "ci_low": float(np.percentile(values, 2.5)), "ci_high": float(np.percentile(values, 97.5))}
-    if runs_b is not None:
-        out["p_not_better"] = float((values <= 0).mean())
-    return out
-
-
 def _mean_std(values: List[float]) -> Dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
 
@@ -222,9 +181,9 @@ def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: n
              "binary_p": float(np.mean([t["binary"]["p"] for t in test])), "binary_r": float(np.mean([t["binary"]["r"] for t in test])),
              "per_label": {label: {m: float(np.mean([t["per_label"][label][m] for t in test])) for m in ("p", "r", "f")}
                            | {"support": test[0]["per_label"][label]["support"]} for label in labels}}
-    stats["macro_f"]["interval"] = bootstrap(gold, [matrix(r) for r in runs], None, samples, seed)
+    stats["macro_f"]["interval"] = bootstrap_macro_f1(gold, [matrix(r) for r in runs], None, samples, seed)
     for name, baseline in baselines.items():
-        stats[name] = bootstrap(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
+        stats[name] = bootstrap_macro_f1(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
         stats[name]["mean_diff"] = stats[name].pop("mean")
     return stats
 

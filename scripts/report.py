@@ -307,14 +307,17 @@ def main(
         return sum(stats["per_label"][label]["f"] for label in rare) / len(rare) if rare else 0.0
 
     rows = []
+    external = list(regimes["gold"].get("external", {}))  # other test sets, by other authors (never tuned on)
     for regime in MAIN_REGIMES + [r for r in regimes if r not in MAIN_REGIMES]:
         s = regimes[regime]
         vs = s.get("vs_gold")
         rows.append([NAMES.get(regime, regime.replace("gold_silver_bronze_", "gold + silver + bronze, ").replace("pct", " %")),
                      s["train_docs"], pm(s["macro_f"]), pm(s["micro_f"]), pm(s["binary_f"]), f"{rare_f(s):.3f}",
-                     f"{vs['mean_diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p = {vs['p_not_better']:.3f}" if vs else "—"])
+                     f"{vs['mean_diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p = {vs['p_not_better']:.3f}" if vs else "—",
+                     *[pm(s["external"][name]["macro_f"]) for name in external]])
     rows.append(["LLM few-shot (no training)", "—", f"{llm['macro_f']:.3f}", f"{llm['micro_f']:.3f}",
-                 f"{llm['binary']['f']:.3f}", f"{sum(llm['per_label'][label]['f'] for label in rare) / max(len(rare), 1):.3f}", "—"])
+                 f"{llm['binary']['f']:.3f}", f"{sum(llm['per_label'][label]['f'] for label in rare) / max(len(rare), 1):.3f}", "—",
+                 *["—" for _ in external]])
     best = max((r for r in regimes if r != "gold"), key=lambda r: regimes[r]["macro_f"]["mean"])
     gain = regimes[best]["vs_gold"]
     gsb = regimes["gold_silver_bronze"]
@@ -371,7 +374,8 @@ def main(
         *decision_lines(experiment, metrics / "experiment" / "runs", output),
         f"## Regimes ({experiment['default_architecture']}, the default architecture)",
         "",
-        table(["regime", "train sentences", "macro F1", "micro F1", "binary F1", "rare-label F1", "vs gold only: Δ macro F1 [95 % CI], p"], rows),
+        table(["regime", "train sentences", "macro F1", "micro F1", "binary F1", "rare-label F1", "vs gold only: Δ macro F1 [95 % CI], p",
+               *[f"{name}: macro F1" for name in external]], rows),
         "",
         "Δ and p: paired bootstrap over test sentences, each regime averaged over its seeds; p is the share of resamples in which the regime is not better than gold only.",
         "",

@@ -39,3 +39,18 @@ def test_frozen_probe_chooses_on_dev(tmp_path):
     assert result["dimensions"] == 384 and result["sentences"] == 373
     assert result["chosen_on_dev"] == max(result["runs"], key=lambda run: run["dev_macro_f"])
     assert all(0.0 <= run["test_macro_f"] <= 1.0 for run in result["runs"]) and result["chosen_on_dev"]["dev_macro_f"] > 0.2
+
+
+def test_throughput_counts_sentences_and_words():
+    import spacy
+
+    from ad_signs.sentences import split_sentences
+    from ad_signs.speed import throughput
+    from conftest import NOTE
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("clinical_sentencizer")
+    result = throughput(nlp, [NOTE] * 3, 1, 2)
+    assert result["sentences"] == 3 * len(split_sentences(NOTE))
+    assert result["words"] == 3 * sum(not token.is_space for token in nlp(NOTE))
+    assert result["sentences_per_second"] == pytest.approx(result["sentences"] / result["seconds"])

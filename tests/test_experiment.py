@@ -1,56 +1,13 @@
-"""The experiment's statistics: vectorized macro F1 equals the metrics module's; the paired
-bootstrap (over sentences and seeds) says 'no difference' for identical runs and 'better' for a
-clearly better one, and its interval widens with seed variance; the packaged default is chosen
-on dev among the architectures fast enough."""
+"""The experiment's choices: the packaged default is chosen on dev among the architectures fast
+enough; the regimes, with the scarce-gold setting, and what each is compared with. (Its statistics,
+macro F1 on arrays and the paired bootstrap, are ad_signs.metrics': tests/test_metrics.py.)"""
 import importlib.util
-import random
 
-import numpy as np
-import pytest
-
-from ad_signs.metrics import score_label_sets
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("experiment", ROOT / "scripts/experiment.py")
 experiment = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(experiment)
-LABELS = list("ABCDE")
-
-
-def random_sets(rng, n, p):
-    return [{label for label in LABELS if rng.random() < p} for _ in range(n)]
-
-
-def matrix(sets):
-    return np.array([[label in s for label in LABELS] for s in sets])
-
-
-def test_vectorized_macro_f1_matches_the_metrics_module():
-    rng = random.Random(0)
-    for _ in range(20):
-        gold, pred = random_sets(rng, 60, 0.2), random_sets(rng, 60, 0.25)
-        expected = score_label_sets(gold, pred, LABELS)["macro_f"]
-        assert experiment.macro_f1(matrix(gold)[None], matrix(pred)[None])[0] == pytest.approx(expected)
-
-
-def test_paired_bootstrap():
-    rng = random.Random(1)
-    gold = random_sets(rng, 200, 0.2)
-    noisy = [random_sets(rng, 200, 0.2) for _ in range(3)]
-    same = experiment.bootstrap(matrix(gold), [matrix(n) for n in [noisy[0]] * 3], [matrix(n) for n in [noisy[0]] * 3], 400, 0)
-    assert same == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_not_better": 1.0}
-    better = [matrix([g if rng.random() < 0.7 else n for g, n in zip(gold, run)]) for run in noisy]
-    result = experiment.bootstrap(matrix(gold), better, [matrix(n) for n in noisy], 400, 0)
-    assert result["mean"] > 0.3 and result["ci_low"] > 0 and result["p_not_better"] == 0.0
-
-
-def test_the_interval_holds_seed_variance():
-    rng = random.Random(2)
-    gold = random_sets(rng, 300, 0.3)
-    steady = [matrix([g if rng.random() < 0.6 else set() for g in gold])] * 3
-    varied = [matrix([g if rng.random() < share else set() for g in gold]) for share in (0.3, 0.6, 0.9)]
-    width = {name: experiment.bootstrap(matrix(gold), runs, None, 600, 0) for name, runs in (("steady", steady), ("varied", varied))}
-    assert (width["varied"]["ci_high"] - width["varied"]["ci_low"]) > 1.5 * (width["steady"]["ci_high"] - width["steady"]["ci_low"])
 
 
 def test_the_default_package_is_the_best_on_dev_among_the_fast_enough():
@@ -93,3 +50,24 @@ def test_scarce_regimes_are_also_compared_with_scarce_gold_alone():
     assert set(experiment.baselines_of("scarce_gold", by_regime)) == {"vs_gold"}
     both = experiment.baselines_of("scarce_gold_silver_bronze", by_regime)
     assert set(both) == {"vs_gold", "vs_scarce_gold"} and both["vs_scarce_gold"] is by_regime["scarce_gold"]
+
+
+def test_a_regime_is_summarized_with_intervals_and_paired_comparisons():
+    import numpy as np
+
+    from ad_signs.metrics import score_label_sets
+
+    labels = ["A", "B"]
+    gold_sets = [{"A"}, {"B"}, set(), {"A", "B"}] * 10
+
+    def run(seed, predictions):
+        test = {**score_label_sets(gold_sets, predictions, labels), "brier": 0.1,
+                "predictions": [sorted(p) for p in predictions]}
+        return {"seed": seed, "train_docs": 40, "test": test, "dev": {"macro_f": test["macro_f"]}}
+
+    gold_runs = [run(seed, [{"A"}, set(), set(), {"A"}] * 10) for seed in range(2)]
+    better_runs = [run(seed, gold_sets) for seed in range(2)]
+    gold = np.array([[label in s for label in labels] for s in gold_sets])
+    stats = experiment.summarize_regime(better_runs, {"vs_gold": gold_runs}, gold, labels, 200, 0)
+    assert stats["macro_f"]["mean"] == 1.0 and stats["macro_f"]["interval"]["ci_low"] == 1.0
+    assert stats["vs_gold"]["mean_diff"] > 0.3 and stats["vs_gold"]["p_not_better"] == 0.0

@@ -1,5 +1,6 @@
 """Multi-label metrics on label sets: per-label P/R/F1, micro and macro F1, and the binary view
-(any AD label vs none) that the paper reports."""
+(any AD label vs none) that the paper reports; vectorised on boolean arrays, the macro F1 of many
+resamples at once and the paired bootstrap over sentences and seeds (scripts/experiment.py)."""
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
@@ -97,3 +98,46 @@ def score_confidence(confidence: Dict[str, Dict[str, float]], chosen: Dict[str, 
     kept = [{label for j, label in enumerate(labels) if row[j] >= thresholds[label]} for row in matrix]
     return {"thresholds": thresholds, "sentences": len(scored),
             "at_thresholds": score_label_sets([gold[i] for i in scored], kept, labels)}
+
+
+# --- vectorised: label sets as boolean arrays (..., sentences, labels), for resampling ------------
+
+def per_label_f1(gold: numpy.ndarray, pred: numpy.ndarray) -> numpy.ndarray:
+    """Each label's F1 over the sentences axis: arrays (..., sentences, labels) -> (..., labels).
+    0 for a label neither in gold nor predicted, as in `score_label_sets`."""
+    tp = (gold & pred).sum(axis=-2)
+    denominator = 2 * tp + (~gold & pred).sum(axis=-2) + (gold & ~pred).sum(axis=-2)
+    return numpy.divide(2 * tp, denominator, out=numpy.zeros(tp.shape), where=denominator > 0)
+
+
+def macro_f1(gold: numpy.ndarray, pred: numpy.ndarray) -> numpy.ndarray:
+    """`score_label_sets`' macro F1 for a batch of resamples: arrays (samples, sentences, labels) -> (samples,)."""
+    return per_label_f1(gold, pred).mean(axis=-1)
+
+
+def _resampled_macro_f1(gold: numpy.ndarray, runs: List[numpy.ndarray], idx: numpy.ndarray,
+                        rng: numpy.random.Generator) -> numpy.ndarray:
+    """Macro F1 on each resample of sentences, averaged over a resample (with replacement) of the runs."""
+    picks = rng.integers(0, len(runs), size=(len(idx), len(runs)))
+    per_run = numpy.stack([macro_f1(gold[idx], run[idx]) for run in runs], axis=1)  # (samples, runs)
+    return numpy.take_along_axis(per_run, picks, axis=1).mean(axis=1)
+
+
+def bootstrap_macro_f1(gold: numpy.ndarray, runs: List[numpy.ndarray], baseline: Optional[List[numpy.ndarray]],
+                       samples: int = 2000, seed: int = 0) -> Dict[str, float]:
+    """Macro F1 of `runs` (or `runs` minus `baseline`: paired, on the same resamples), each averaged
+    over its seeds (one array (sentences, labels) per seed), on test sets resampled by sentence with
+    the seeds resampled too: the 95 % interval holds both sources of variance. With a baseline,
+    `p_not_better` is the share of resamples where `runs` do not beat it."""
+    rng = numpy.random.default_rng(seed)
+    values = []
+    for chunk in numpy.array_split(numpy.arange(samples), max(1, samples // 200)):
+        idx = rng.integers(0, len(gold), size=(len(chunk), len(gold)))
+        value = _resampled_macro_f1(gold, runs, idx, rng)
+        values.append(value - _resampled_macro_f1(gold, baseline, idx, rng) if baseline is not None else value)
+    values = numpy.concatenate(values)
+    out = {"mean": float(values.mean()), "ci_low": float(numpy.percentile(values, 2.5)),
+           "ci_high": float(numpy.percentile(values, 97.5))}
+    if baseline is not None:
+        out["p_not_better"] = float((values <= 0).mean())
+    return out

@@ -1,0 +1,80 @@
+"""Timed LLM labeling of gold rows, one or several sentences per prompt: the loop that
+benchmarks/llm_labeling.py and benchmarks/llm_speed.py share. Needs the `[llm]` extra.
+
+Several sentences per prompt use a template of numbered sentences answered one line each by the
+choice decoder (benchmarks/prompts/label_many.jinja). `prompt_template` loads it with the
+packaged templates on the loader's path, so it can `{% extends "label.v1.jinja" %}`.
+"""
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+import jinja2
+import jinja2.sandbox
+from spacy.language import Language
+
+from .llm.label_task import TEMPLATES, AnswerError, parse_label_answer
+from .llm.run import chat_model
+
+WARM_UP = "Warm-up: the shared prompt prefix is evaluated once."
+
+
+def prompt_template(path: Path) -> jinja2.Template:
+    """The template in `path`, which may extend or include the packaged ones by name."""
+    loader = jinja2.FileSystemLoader([str(path.parent), str(TEMPLATES)])
+    return jinja2.sandbox.SandboxedEnvironment(loader=loader).get_template(path.name)
+
+
+def label_rows(nlp: Language, rows: Sequence[Dict], sentences_per_prompt: int = 1,
+               template: Optional[jinja2.Template] = None) -> Tuple[List[Set[str]], List[float], int]:
+    """(predicted label sets, seconds per sentence, rejects) for `rows` ({"text", ...}). One
+    sentence per prompt uses the pipeline's own task; several need `template`. An answer that
+    does not parse counts as a reject and scores as no label."""
+    if sentences_per_prompt == 1:
+        return _label_one_by_one(nlp, rows)
+    if template is None:
+        raise ValueError("several sentences per prompt need a prompt template")
+    labels = nlp.get_pipe("llm").task.labels
+    pred_sets, seconds, rejects = [], [], 0
+    for group, answers, took in ask_several(nlp, rows, sentences_per_prompt, template):
+        answers += [""] * (len(group) - len(answers))  # a missing line is a reject
+        for answer in answers[: len(group)]:
+            try:
+                pred_sets.append(set(parse_label_answer(answer, labels)))
+            except AnswerError:
+                rejects += 1
+                pred_sets.append(set())
+            seconds.append(took / len(group))
+    return pred_sets, seconds, rejects
+
+
+def _label_one_by_one(nlp: Language, rows: Sequence[Dict]) -> Tuple[List[Set[str]], List[float], int]:
+    pred_sets, seconds, rejects = [], [], 0
+    for row in rows:
+        started = time.perf_counter()
+        doc = nlp(row["text"])
+        seconds.append(time.perf_counter() - started)
+        rejects += "llm_reject" in doc.user_data
+        pred_sets.append({label for label, score in doc.cats.items() if score >= 0.5})
+    return pred_sets, seconds, rejects
+
+
+def ask_several(nlp: Language, rows: Sequence[Dict], n: int,
+                template: jinja2.Template) -> Iterator[Tuple[Sequence[Dict], List[str], float]]:
+    """Yield (rows, answer lines, seconds) for prompts of `n` sentences each (the last may be shorter)."""
+    task, model = nlp.get_pipe("llm").task, chat_model(nlp)
+    if model.choice_decoder is None:
+        raise ValueError("several sentences per prompt needs the choice decoder (llama.cpp, temperature 0)")
+
+    def ask(texts: List[str]) -> List[str]:
+        prompt = template.render(texts=texts, definitions=task.taxonomy.definitions,
+                                 negative_rules=task.taxonomy.negative_rules, examples=task.examples)
+        messages = [{"role": "system", "content": model.system_prompt}, {"role": "user", "content": prompt}]
+        return model.choice_decoder(messages, n_answers=len(texts)).split("\n")
+
+    ask([WARM_UP])
+    for i in range(0, len(rows), n):
+        group = rows[i : i + n]
+        started = time.perf_counter()
+        answers = ask([row["text"] for row in group])
+        yield group, answers, time.perf_counter() - started
