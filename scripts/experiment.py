@@ -135,6 +135,13 @@ def train_and_score(job: Dict) -> Dict:
         metrics.update(brier=brier(scores, gold), scores=np.round(scores, 4).tolist(), gold=gold.astype(int).tolist(),
                        predictions=[sorted(s) for s in sets])
         result[split] = metrics
+    for name, path in job.get("external", {}).items():  # other authors' sentences: scored, never tuned on
+        docs = read_docs(path)
+        decided = score_matrix(nlp, docs, labels) >= np.array([thresholds[label] for label in labels])
+        sets = [{label for label, on in zip(labels, row) if on} for row in decided]
+        result.setdefault("external", {})[name] = score_label_sets(
+            [{label for label in labels if doc.cats.get(label, 0.0) >= 0.5} for doc in docs], sets, labels)
+        result["external"][name]["predictions"] = [sorted(s) for s in sets]
     result["operating_points"] = spacy.util.load_config(model / "config.cfg")["components"]["ad_signs"]["operating_points"]
     return result
 
@@ -168,10 +175,12 @@ def _mean_std(values: List[float]) -> Dict:
 
 
 def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: np.ndarray, labels: List[str],
-                     samples: int, seed: int) -> Dict:
-    """Scores over seeds, and a paired bootstrap against each baseline (`{"vs_gold": runs, ...}`)."""
-    def matrix(run):
-        return np.array([[label in p for label in labels] for p in run["test"]["predictions"]])
+                     samples: int, seed: int, external: Optional[Dict[str, np.ndarray]] = None) -> Dict:
+    """Scores over seeds, and a paired bootstrap against each baseline (`{"vs_gold": runs, ...}`);
+    the same on each external test set (`external`: its gold matrix by name)."""
+    def matrix(run, split="test"):
+        predictions = run["test"]["predictions"] if split == "test" else run["external"][split]["predictions"]
+        return np.array([[label in p for label in labels] for p in predictions])
 
     test = [r["test"] for r in runs]
     stats = {"train_docs": runs[0]["train_docs"], "seeds": len(runs),
@@ -185,6 +194,14 @@ def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: n
     for name, baseline in baselines.items():
         stats[name] = bootstrap_macro_f1(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
         stats[name]["mean_diff"] = stats[name].pop("mean")
+    for split, split_gold in (external or {}).items():
+        scores = [r["external"][split] for r in runs]
+        stats.setdefault("external", {})[split] = {
+            "macro_f": _mean_std([x["macro_f"] for x in scores]), "binary_f": _mean_std([x["binary"]["f"] for x in scores]),
+            "per_label": {label: float(np.mean([x["per_label"][label]["f"] for x in scores])) for label in labels}}
+        for name, baseline in baselines.items():
+            diff = bootstrap_macro_f1(split_gold, [matrix(r, split) for r in runs], [matrix(r, split) for r in baseline], samples, seed)
+            stats["external"][split][name] = {"mean_diff": diff.pop("mean"), **diff}
     return stats
 
 
@@ -236,12 +253,13 @@ def choose_packages(architectures: Dict[str, Dict], speed_floor: float, accurate
 
 # --- main ------------------------------------------------------------------------------------------
 
-def parse_architectures(values: List[str]) -> Dict[str, Path]:
+def parse_architectures(values: List[str], option: str = "--arch", example: str = "fast=configs/train_fast.cfg") -> Dict[str, Path]:
+    """NAME=PATH values (an existing file each) by name."""
     archs = {}
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not Path(path).is_file():
-            raise typer.BadParameter(f"--arch {value!r}: expected NAME=CONFIG with an existing config file, e.g. fast=configs/train_fast.cfg")
+            raise typer.BadParameter(f"{option} {value!r}: expected NAME=PATH with an existing file, e.g. {example}")
         archs[name] = Path(path)
     return archs
 
@@ -264,6 +282,7 @@ def main(
     speed_floor: float = typer.Option(1000.0, help="Sentences/s on 1 process that the packaged default must reach"),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the memory probe"),
     seed: int = typer.Option(0, help="Seed of the curve's subsampling and of the bootstrap"),
+    external: List[str] = typer.Option([], help="NAME=DOCBIN, repeatable: another test set (other authors) every run is also scored on"),
 ):
     from ad_signs import encoders, pipeline
     from ad_signs.encoders import encoding_cache
@@ -277,13 +296,15 @@ def main(
         sources["bronze_unfiltered"] = unfiltered_bronze
     regimes = write_regimes(sources, training / "data", amount_list, seed, scarce)
     dev, test = corpus / "dev.spacy", corpus / "test.spacy"
-    texts = [doc.text for path in [*sources.values(), dev, test] for doc in read_docs(path)]
+    external_sets = parse_architectures(external, "--external", "patients=corpus/patients.spacy")
+    texts = [doc.text for path in [*sources.values(), dev, test, *external_sets.values()] for doc in read_docs(path)]
     # A run is reused only if its encoders' files and the code that encodes and classifies are the same.
     encoder_files = sorted(Path("encoders").glob("*/build.json")) + [Path(encoders.__file__), Path(pipeline.__file__)]
 
     def jobs_for(name: str, regime_names: Sequence[str]) -> List[Dict]:
         return [{"arch": name, "regime": r, "seed": s, "config": str(archs[name]), "train": str(regimes[r][0]),
                  "train_docs": regimes[r][2], "dev": str(dev), "test": str(test), "max_epochs": max_epochs,
+                 "external": {k: str(v) for k, v in external_sets.items()},
                  "output": str(training / name / r / f"seed{s}"),
                  "stamp": fingerprint(archs[name], regimes[r][1], dev, s, max_epochs, *encoder_files)}
                 for r in regime_names for s in range(seeds)]
@@ -305,6 +326,8 @@ def main(
     labels = load_taxonomy().labels
     test_docs = read_docs(test)
     gold = np.array([[doc.cats.get(label, 0.0) >= 0.5 for label in labels] for doc in test_docs])
+    external_gold = {name: np.array([[doc.cats.get(label, 0.0) >= 0.5 for label in labels] for doc in read_docs(path)])
+                     for name, path in external_sets.items()}
     (output / "runs").mkdir(parents=True, exist_ok=True)
     for run in runs:
         srsly.write_json(output / "runs" / f"{run['arch']}-{run['regime']}-seed{run['seed']}.json", run)
@@ -314,7 +337,7 @@ def main(
         by_regime = {r: sorted((x for x in runs if x["arch"] == name and x["regime"] == r), key=lambda x: x["seed"])
                      for r in regimes}
         by_regime = {r: rs for r, rs in by_regime.items() if rs}
-        stats = {r: summarize_regime(rs, baselines_of(r, by_regime), gold, labels, bootstrap_samples, seed)
+        stats = {r: summarize_regime(rs, baselines_of(r, by_regime), gold, labels, bootstrap_samples, seed, external_gold)
                  for r, rs in by_regime.items()}
         architectures[name] = {"config": str(config), "regimes": stats,
                                "speed": measure(training / name / BASELINE / "seed0" / "model-best", [d.text for d in test_docs], note_texts)}

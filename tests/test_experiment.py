@@ -63,11 +63,14 @@ def test_a_regime_is_summarized_with_intervals_and_paired_comparisons():
     def run(seed, predictions):
         test = {**score_label_sets(gold_sets, predictions, labels), "brier": 0.1,
                 "predictions": [sorted(p) for p in predictions]}
-        return {"seed": seed, "train_docs": 40, "test": test, "dev": {"macro_f": test["macro_f"]}}
+        other = {**score_label_sets(gold_sets[:8], predictions[:8], labels), "predictions": [sorted(p) for p in predictions[:8]]}
+        return {"seed": seed, "train_docs": 40, "test": test, "dev": {"macro_f": test["macro_f"]}, "external": {"other": other}}
 
     gold_runs = [run(seed, [{"A"}, set(), set(), {"A"}] * 10) for seed in range(2)]
     better_runs = [run(seed, gold_sets) for seed in range(2)]
     gold = np.array([[label in s for label in labels] for s in gold_sets])
-    stats = experiment.summarize_regime(better_runs, {"vs_gold": gold_runs}, gold, labels, 200, 0)
+    stats = experiment.summarize_regime(better_runs, {"vs_gold": gold_runs}, gold, labels, 200, 0, {"other": gold[:8]})
     assert stats["macro_f"]["mean"] == 1.0 and stats["macro_f"]["interval"]["ci_low"] == 1.0
     assert stats["vs_gold"]["mean_diff"] > 0.3 and stats["vs_gold"]["p_not_better"] == 0.0
+    other = stats["external"]["other"]  # another test set: the same summary and comparison
+    assert other["macro_f"]["mean"] == 1.0 and other["vs_gold"]["mean_diff"] > 0.3 and other["per_label"]["B"] == 1.0
