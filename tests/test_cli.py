@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+from spacy.tokens import DocBin
+
 from conftest import ROOT
 
 
@@ -34,6 +36,9 @@ def test_bad_arguments_fail_before_the_model_loads(tmp_path):
     notes.write_text('{"text": "Pt confused."}\n')
     docbin = tmp_path / "in.spacy"
     docbin.write_bytes(b"")
+    valid = tmp_path / "valid.spacy"
+    DocBin().to_disk(valid)
+    (tmp_path / "no_model").mkdir()
     cases = [
         (("label", notes, notes), "give the path of a .spacy file"),
         (("label", docbin, docbin), "is also the input"),
@@ -53,6 +58,8 @@ def test_bad_arguments_fail_before_the_model_loads(tmp_path):
         (("generate", tmp_path / "b.spacy", "--per-label", "0", "--negatives-per-label", "0"), "Nothing to generate"),
         (("evaluate", docbin, docbin, tmp_path), "give the path of a .json file"),
         (("evaluate", docbin, docbin, tmp_path / "m.json", "--limit", "-1"), "--limit must be 0 or more"),
+        (("evaluate", docbin, notes, tmp_path / "m.json"), "not a spaCy DocBin"),
+        (("evaluate", tmp_path / "no_model", valid, tmp_path / "m.json"), "not a trained pipeline"),
     ]
     for args, message in cases:
         llm = ("--paths.gguf", tmp_path / "none.gguf") if args[0] in ("label", "generate") else ()  # a model load fails otherwise

@@ -204,11 +204,16 @@ def _annotate_with_dask(model: str, input_path: Path, output: Path, text_field: 
             offsets = None
             if not id_field:  # row numbers across the whole table: count each partition's rows first
                 offsets = list(accumulate([0, *notes.map_partitions(len).compute()]))
-            stem = input_path.name.split(".")[0]
+            stem = input_path.stem  # as read_records names a note without an id: FILE-STEM:ROW
             findings = notes.map_partitions(annotate_frame, model, text_field, id_field, stem, offsets,
                                             patient_field, date_field, meta=meta)
-            findings.to_parquet(output, write_index=False)
-            return len(dd.read_parquet(output))
+            partial = output.with_name(f".{output.name}.partial")  # renamed when complete: never half a dataset
+            shutil.rmtree(partial, ignore_errors=True)
+            findings.to_parquet(partial, write_index=False)
+            rows = len(dd.read_parquet(partial))
+            shutil.rmtree(output, ignore_errors=True)
+            partial.rename(output)
+            return rows
     finally:
         if cluster:
             cluster.close()

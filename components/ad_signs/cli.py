@@ -342,11 +342,22 @@ def evaluate(
     _check_output(output, model, test, suffix=".json")
     _check_counts(limit=limit)
     vocab = spacy.blank("en").vocab
-    gold = list(DocBin().from_disk(test).get_docs(vocab))[: limit or None]
+
+    def docs(path: Path) -> list:
+        try:
+            return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+        except Exception as err:  # DocBin raises assorted msgpack/zlib errors on a wrong file
+            msg.fail(f"{path}: not a spaCy DocBin ({type(err).__name__}). Make it with `corpus` or `label`.", exits=1)
+
+    gold = docs(test)[: limit or None]
     if model.suffix == ".spacy":
-        scores = evaluate_predictions(DocBin().from_disk(model).get_docs(vocab), gold, load_taxonomy().labels)
+        scores = evaluate_predictions(docs(model), gold, load_taxonomy().labels)
     else:
-        scores = evaluate_pipeline(spacy.load(model), gold, threshold)
+        try:
+            nlp = spacy.load(model)
+        except (OSError, ValueError) as err:
+            msg.fail(f"{model}: not a trained pipeline ({str(err).splitlines()[0][:120]}).", exits=1)
+        scores = evaluate_pipeline(nlp, gold, threshold)
     scores.update({"model": str(model), "test": str(test)})
     with replaced_when_done(output) as partial:
         srsly.write_json(partial, scores)
