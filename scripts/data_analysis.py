@@ -98,6 +98,12 @@ def main(
         result["silver_noise"] = {"on": "gold dev", "micro_f": scores["micro_f"], "macro_f": scores["macro_f"],
                                   "binary": scores["binary"], "per_label_f": {k: v["f"] for k, v in scores["per_label"].items()},
                                   "missing": scores.get("missing", 0)}
+        if "confidence" in scores:  # labels kept above the per-label confidence thresholds chosen on dev
+            kept = scores["confidence"]["at_thresholds"]
+            result["silver_noise"]["confidence"] = {"thresholds": scores["confidence"]["thresholds"],
+                                                    "micro_p": scores["micro"]["p"], "micro_p_kept": kept["micro"]["p"],
+                                                    "micro_r": scores["micro"]["r"], "micro_r_kept": kept["micro"]["r"],
+                                                    "macro_f_kept": kept["macro_f"]}
     result["filters"] = {path.stem: srsly.read_json(path.with_suffix(".filter.json"))
                          for path in filtered if path.with_suffix(".filter.json").exists()}
     if bronze_relabel:

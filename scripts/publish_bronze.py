@@ -10,6 +10,7 @@ scan and the labels of the sentences kept.
         --version 1
 """
 import hashlib
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -116,6 +117,10 @@ def main(
         srsly.write_jsonl(partial, rows)
     with replaced_when_done(stem.with_suffix(".spacy")) as partial:
         DocBin(docs=docs, store_user_data=True).to_disk(partial)
+    with replaced_when_done(stem.with_suffix(".filter.json")) as partial:  # its filter counts, as `filter` wrote them
+        shutil.copyfile(filtered.with_suffix(".filter.json"), partial)
+    with replaced_when_done(stem.with_suffix(".summary.json")) as partial:  # how it was made (model cards read it)
+        shutil.copyfile(summary, partial)
     files = {p.name: sha256(p) for p in (stem.with_suffix(".jsonl"), stem.with_suffix(".spacy"))}
     text = card(name, version, docs, srsly.read_json(summary), srsly.read_json(filtered.with_suffix(".filter.json")),
                 srsly.read_json(privacy), files)

@@ -409,6 +409,14 @@ def main(
         lines += [f"**How noisy is silver?** The labeling LLM on gold dev: micro F1 {noise['micro_f']:.2f}, macro F1 "
                   f"{noise['macro_f']:.2f}, binary F1 {noise['binary']['f']:.2f} (P {noise['binary']['p']:.2f}, "
                   f"R {noise['binary']['r']:.2f}).", ""]
+        if "confidence" in noise:
+            c = noise["confidence"]
+            lines += [f"**Silver's confidence thresholds** (per label, chosen on gold dev from the probabilities choice "
+                      f"decoding reads where the answer branches): keeping only the labels given above them raises "
+                      f"silver's precision on gold dev from {c['micro_p']:.2f} to {c['micro_p_kept']:.2f} (recall "
+                      f"{c['micro_r']:.2f} to {c['micro_r_kept']:.2f}, macro F1 {noise['macro_f']:.2f} to "
+                      f"{c['macro_f_kept']:.2f}). Thresholds: "
+                      + ", ".join(f"{label} {t:.2f}" for label, t in c["thresholds"].items()) + ".", ""]
     if "bronze_agreement" in data:
         agreement = data["bronze_agreement"]
         parts = [f"{kind}: {v['agree']}/{v['checked']} ({v['rate']:.0%})" for kind, v in agreement.items() if isinstance(v, dict)]
@@ -416,8 +424,10 @@ def main(
                   f"{'; '.join(parts)}; not labelled (rejected answer): {agreement['not_relabelled']}.", ""]
     for name, counts in data.get("filters", {}).items():
         dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items()) or "none"
+        removed = ", ".join(f"{k} {v}" for k, v in counts.get("labels_removed", {}).items() if v)
         lines += [f"**Filters on {name.replace('_filtered', '')}** ({', '.join(counts['filters']) or 'none'}): "
-                  f"{counts['kept']} of {counts['seen']} kept; dropped by {dropped}.", ""]
+                  f"{counts['kept']} of {counts['seen']} kept; dropped by {dropped}."
+                  + (f" Labels taken off below their confidence threshold: {removed}." if removed else ""), ""]
     privacy_rows = [[name, d["sentences"], f"{d['identifiers']['sentences']} ({d['identifiers']['share']:.1%})",
                      ", ".join(f"{k} {v}" for k, v in d["identifiers"]["kinds"].items() if v) or "—",
                      d["placeholders"]["count"], d["memorization"]["max"], f"{d['memorization']['mean']:.1f}",

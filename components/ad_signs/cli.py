@@ -309,7 +309,7 @@ def filter_(
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
               header=(f"{report.seen} sentences", "dropped"), divider=True)
     if thresholds is not None:
-        msg.table([(label, thresholds.get(label, 0.0), report.labels_removed.get(label, 0)) for label in thresholds],
+        msg.table([(label, f"{thresholds.get(label, 0.0):.3f}", report.labels_removed.get(label, 0)) for label in thresholds],
                   header=("label", "confidence threshold", "labels taken off"), divider=True)
         if report.unscored:
             msg.warn(f"{report.unscored} kept sentences have no confidence (not choice-decoded): their labels stay.")
