@@ -184,11 +184,17 @@ def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
     config = ROOT / "components/ad_signs/configs/llm_label.cfg"
     texts = SENTENCES + ["Wife says he forgets names and has become withdrawn.", "MoCA 21/30; MRI with hippocampal atrophy."]
     alone = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 1})
-    one_at_a_time = [doc.cats for doc in alone.pipe(texts, batch_size=1)]
+    docs_alone = list(alone.pipe(texts, batch_size=1))
+    one_at_a_time = [doc.cats for doc in docs_alone]
     del alone
     together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 5})
     model = together.get_pipe("llm")._model
-    assert [doc.cats for doc in together.pipe(texts, batch_size=5)] == one_at_a_time
+    docs_together = list(together.pipe(texts, batch_size=5))
+    assert [doc.cats for doc in docs_together] == one_at_a_time
+    for a, b in zip(docs_alone, docs_together):  # each label's probability, read from the logits either way
+        confidence = a.user_data["llm_confidence"]
+        assert all(confidence[label] > 0 for label, on in a.cats.items() if on)
+        assert all(abs(confidence[label] - b.user_data["llm_confidence"][label]) < 0.05 for label in LABELS)
     assert model.stats["asked"] == 5 and model.identity["decoding"] == "choice.v2(stop_bias=1.0), 5 in parallel"
 
 
