@@ -21,6 +21,7 @@ from wasabi import msg
 from ad_signs.corpus import read_docs
 from ad_signs.metrics import label_set
 from ad_signs.taxonomy import load_taxonomy
+from ad_signs.atomic import write_json
 from ad_signs.text import distinct_n, distinct_n_at, lower_tokens
 
 DISTINCT_AT = 300  # distinct-n falls as a set grows: datasets also compare at this many sentences
@@ -109,7 +110,7 @@ def main(
     if bronze_relabel:
         result["bronze_agreement"] = bronze_agreement(docs["bronze"], read_docs(bronze_relabel))
     output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, result)
+    write_json(output, result)
     rows = [(name, s["sentences"], f"{s['tokens_mean']:.1f}", s["vocabulary"], f"{s['distinct_2']:.2f}",
              f"{s['duplicate_rate']:.1%}", "" if s["in_gold_test"] is None else s["in_gold_test"])
             for name, s in stats.items()]

@@ -40,6 +40,7 @@ from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from ad_signs.atomic import replaced_when_done, write_json
 from ad_signs.calibration import brier, calibrate, gold_matrix, score_matrix
 from ad_signs.corpus import read_docs
 from ad_signs.metrics import bootstrap_macro_f1, score_label_sets
@@ -103,7 +104,8 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     paths = {}
     for name, regime_docs in regimes.items():
         paths[name] = (out / f"{name}.spacy", stamps[name], len(regime_docs))
-        DocBin(docs=regime_docs, store_user_data=True).to_disk(paths[name][0])
+        with replaced_when_done(paths[name][0]) as partial:
+            DocBin(docs=regime_docs, store_user_data=True).to_disk(partial)
     return paths
 
 
@@ -330,7 +332,7 @@ def main(
                      for name, path in external_sets.items()}
     (output / "runs").mkdir(parents=True, exist_ok=True)
     for run in runs:
-        srsly.write_json(output / "runs" / f"{run['arch']}-{run['regime']}-seed{run['seed']}.json", run)
+        write_json(output / "runs" / f"{run['arch']}-{run['regime']}-seed{run['seed']}.json", run)
     note_texts = [record.text for record, _ in zip(read_records(notes), range(20))]
     architectures = {}
     for name, config in archs.items():
@@ -350,7 +352,7 @@ def main(
     summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
                "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
                "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
-    srsly.write_json(output / "summary.json", summary)
+    write_json(output / "summary.json", summary)
     rows = [(name, regime, s["train_docs"], f"{s['dev_macro_f']['mean']:.3f}", f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",
              f"{s['micro_f']['mean']:.3f}", f"{s['binary_f']['mean']:.3f}",
              f"{s['vs_gold']['mean_diff']:+.3f} [{s['vs_gold']['ci_low']:+.3f}, {s['vs_gold']['ci_high']:+.3f}]" if "vs_gold" in s else "",

@@ -15,6 +15,8 @@ import srsly
 import typer
 from wasabi import msg
 
+from ad_signs.atomic import write_json
+
 REQUIREMENTS = {"StaticEmbeddings": ["tokenizers>=0.20"], "OnnxEncoder": ["tokenizers>=0.20", "onnxruntime>=1.17"]}
 
 INTENDED_USE = """**Intended use.** Finding sentences of English clinical notes that document signs and symptoms of
@@ -125,7 +127,7 @@ def main(
     bronze = srsly.read_json(bronze_summary) if bronze_summary and bronze_summary.exists() else {}
     meta = model_card(summary, package, srsly.read_json(base), silver, bronze, run, _sha256(gguf) if gguf else "n/a")
     output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, meta)
+    write_json(output, meta)
     msg.good(f"{package}: test macro F1 {meta['performance']['cats_macro_f']:.3f} -> {output}")
 
 

@@ -26,6 +26,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
+from ad_signs.atomic import write_json
 from ad_signs.privacy import MEMORIZED_WORDS, NgramIndex, privacy_report
 from ad_signs.readers import read_records
 
@@ -72,7 +73,7 @@ def main(
         report["memorization"]["against"] = [str(p) for p in against]
         result["datasets"][name] = report
     output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, result)
+    write_json(output, result)
 
     rows = []
     for name, r in result["datasets"].items():

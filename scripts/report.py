@@ -15,6 +15,8 @@ import srsly  # noqa: E402
 import typer  # noqa: E402
 from wasabi import msg  # noqa: E402
 
+from ad_signs.atomic import save_figure, write_json, write_text  # noqa: E402
+
 MAIN_REGIMES = ["gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze"]
 NAMES = {"gold": "gold", "silver": "silver only", "bronze": "bronze only", "gold_silver": "gold + silver",
          "gold_bronze": "gold + bronze", "gold_silver_bronze": "gold + silver + bronze",
@@ -45,7 +47,7 @@ def save(fig, ax, title: str, ylabel: str, path: Path, legend_columns: int = 1) 
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, ncol=legend_columns)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -174,7 +176,7 @@ def decision_lines(experiment: Dict, runs: Path, output: Path) -> List[str]:
         ax.legend(fontsize=6)
     fig.supxlabel("recall (gold test)"), fig.supylabel("precision")
     fig.tight_layout()
-    fig.savefig(output / "precision_recall.png", dpi=100)
+    save_figure(fig, output / "precision_recall.png", dpi=100)
     plt.close(fig)
     bins = reliability(scores, gold)
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -185,7 +187,7 @@ def decision_lines(experiment: Dict, runs: Path, output: Path) -> List[str]:
     ax.set_ylabel("share of true labels")
     ax.set_title("Reliability (gold test, every sentence x label)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(output / "reliability.png", dpi=100)
+    save_figure(fig, output / "reliability.png", dpi=100)
     plt.close(fig)
     ones = float((scores >= 0.995).mean())
     return ["## Decisions and calibration (`en_ad_signs`)", "",
@@ -223,7 +225,7 @@ def findings(model: Path, notes: Path, n: int, output: Path) -> List[str]:
     docs = [nlp(record.text) for record, _ in zip(read_records(notes), range(n))]
     key = nlp.get_pipe("ad_signs").spans_key
     page = displacy.render(docs, style="span", page=True, options={"spans_key": key})
-    (output / "findings.html").write_text(page, encoding="utf8")
+    write_text(output / "findings.html", page)
     rows = [[i + 1, span.text.replace("|", "/").replace("\n", " "), span.label_, f"{score:.2f}"]
             for i, doc in enumerate(docs) for span, score in zip(doc.spans[key], doc.spans[key].attrs["scores"])]
     return [f"The packaged regime on the first {n} sample notes: [findings.html](findings.html) (displaCy).", "",
@@ -442,8 +444,8 @@ def main(
     lines += benchmark_lines(metrics / "benchmarks", generation_summary)
     if model:
         lines += ["## Findings on whole notes", ""] + findings(model, notes, n_notes, output)
-    (output / "README.md").write_text("\n".join(lines), encoding="utf8")
-    srsly.write_json(output / "summary.json", headline(experiment, llm))
+    write_text(output / "README.md", "\n".join(lines))
+    write_json(output / "summary.json", headline(experiment, llm))
     msg.good(f"{output / 'README.md'}, summary.json and 6 plots")
 
 

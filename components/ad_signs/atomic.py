@@ -16,3 +16,22 @@ def replaced_when_done(path: Path) -> Iterator[Path]:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data) -> None:
+    """`srsly.write_json`, all or nothing."""
+    import srsly
+
+    with replaced_when_done(Path(path)) as partial:
+        srsly.write_json(partial, data)
+
+
+def write_text(path: Path, text: str) -> None:
+    with replaced_when_done(Path(path)) as partial:
+        partial.write_text(text, encoding="utf8")
+
+
+def save_figure(figure, path: Path, **options) -> None:
+    """A matplotlib figure saved all or nothing (its format from `path`'s suffix)."""
+    with replaced_when_done(Path(path)) as partial:
+        figure.savefig(partial, format=Path(path).suffix.lstrip("."), **options)

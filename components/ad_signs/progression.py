@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from .atomic import replaced_when_done, save_figure, write_text
 from .taxonomy import load_taxonomy
 
 ONSET_LABELS = ("COGNITIVE_IMPAIRMENT", "NOTICE_BY_OTHERS")  # the first documented complaint or concern
@@ -154,8 +155,9 @@ def write_report(progression: Progression, findings: Path, out: Path, patients: 
     details = {patient: progression.patient(patient) for patient in chosen}  # an unknown patient: KeyError, nothing written
     out.mkdir(parents=True, exist_ok=True)
     for table in ("patients", "patient_labels"):
-        target = str(out / f"{table}.csv").replace("'", "''")
-        con.execute(f"COPY (SELECT * FROM {table} ORDER BY patient_id) TO '{target}' (HEADER)")
+        with replaced_when_done(out / f"{table}.csv") as partial:
+            target = str(partial).replace("'", "''")
+            con.execute(f"COPY (SELECT * FROM {table} ORDER BY patient_id) TO '{target}' (HEADER, FORMAT CSV)")
 
     pictures = []
     for patient in chosen:
@@ -169,7 +171,7 @@ def write_report(progression: Progression, findings: Path, out: Path, patients: 
         ax.set_title(f"Patient {patient}: a mark per note (opacity: the highest score)", fontsize=9)
         fig.tight_layout()
         name = f"swimlane_{''.join(c if c.isalnum() else '_' for c in patient)}.png"
-        fig.savefig(out / name, dpi=110)
+        save_figure(fig, out / name, dpi=110)
         plt.close(fig)
         pictures.append((f"Patient {patient}", name))
 
@@ -179,7 +181,7 @@ def write_report(progression: Progression, findings: Path, out: Path, patients: 
     ax.set_xlabel("years from the first cognitive complaint or relative's concern to the first diagnosis")
     ax.set_ylabel("patients")
     fig.tight_layout()
-    fig.savefig(out / "time_to_diagnosis.png", dpi=110)
+    save_figure(fig, out / "time_to_diagnosis.png", dpi=110)
     plt.close(fig)
 
     positions = cohort["onset_positions"]
@@ -195,12 +197,12 @@ def write_report(progression: Progression, findings: Path, out: Path, patients: 
             if count:
                 ax.text(k, i, str(count), ha="center", va="center", fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "onset_order.png", dpi=110)
+    save_figure(fig, out / "onset_order.png", dpi=110)
     plt.close(fig)
 
     result = {"cohort": cohort, "patients": details}
-    (out / "progression.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf8")
-    (out / "README.md").write_text(_markdown(cohort, details, pictures), encoding="utf8")
+    write_text(out / "progression.json", json.dumps(result, indent=1, default=str))
+    write_text(out / "README.md", _markdown(cohort, details, pictures))
     return result
 
 
