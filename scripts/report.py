@@ -330,6 +330,14 @@ def main(
         f"{pm(gsb['macro_f'])} vs {pm(regimes['gold']['macro_f'])}; mean F1 on the rare labels "
         f"{rare_f(gsb):.3f} vs {rare_f(regimes['gold']):.3f}."
     )
+    for name in external:  # the same question on sentences of another author, in whole notes
+        parts = []
+        for regime in ("gold_silver", "gold_bronze", "gold_silver_bronze"):
+            vs = regimes[regime]["external"][name]["vs_gold"]
+            parts.append(f"{NAMES.get(regime, regime)} {pm(regimes[regime]['external'][name]['macro_f'])} "
+                         f"({vs['mean_diff']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}])")
+        verdict += (f" On `{name}` (sentences of whole notes by another author, never tuned on), gold only scores "
+                    f"{pm(regimes['gold']['external'][name]['macro_f'])} macro F1; " + "; ".join(parts) + ".")
     scarce = regimes.get("scarce_gold_silver_bronze", {}).get("vs_scarce_gold")
     if scarce:  # the paper's setting: gold is scarce
         base, augmented = regimes["scarce_gold"], regimes["scarce_gold_silver_bronze"]
