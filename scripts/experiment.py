@@ -350,6 +350,7 @@ def main(
         shutil.copytree(training / choice["architecture"] / choice["regime"] / f"seed{choice['seed']}" / "model-best", target)
         choice["model"] = str(target)
     summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
+               "sources": {name: str(path) for name, path in {**sources, **external_sets}.items()},
                "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
                "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
     write_json(output / "summary.json", summary)

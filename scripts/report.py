@@ -406,6 +406,8 @@ def main(
         "",
         "![amount curve](amount_curve.png)",
         "",
+        "Training data: " + ", ".join(f"{name} `{path}`" for name, path in experiment.get("sources", {}).items()) + ".",
+        "",
         "## The data",
         "",
         table(["dataset", "sentences", "labels/sentence", "unlabelled", "tokens/sentence", "vocabulary", "distinct-1",
