@@ -63,7 +63,7 @@ JSONL fields: `text`, `labels` (affirmed labels), `written_for` (the label of th
 
 {summary.get("items", 0)} prompts answered, {summary.get("docs", 0)} sentences written, {summary.get("rejects", 0)}
 answers rejected (not parsed; kept aside, asked again). Reproduce: `weasel run bronze_dataset` (project vars
-`dataset_per_label`, `dataset_negatives_per_label`, `dataset_seed`).
+`dataset_per_label`, `dataset_negatives_per_label`, `seed`, `dataset_version`).
 
 ## Filters ({filters.get("seen", 0)} seen, {filters.get("kept", 0)} kept)
 {table(("filter", "dropped"), [(f, dropped.get(f, 0)) for f in filters.get("filters", [])])}
