@@ -163,7 +163,8 @@ def test_each_prompt_asks_for_its_lines_to_open_differently():
     requests = plan_requests(taxonomy, 20, negatives_per_label=30, per_prompt=10, seed=3)
     for request in requests:
         assert len(request.openers) == len(set(request.openers)) == 10
-        assert set(request.openers) <= set(OPENERS[request.polarity])
+        pool = taxonomy[request.label].openers if request.polarity == "positive" else OPENERS[request.polarity]
+        assert set(request.openers) <= set(pool)
     task = GenerateTask(taxonomy, read_template("generate.v3.jinja", "unused"), per_prompt=10)
     prompt = task.render(asdict(requests[0]))
     assert "Start the lines with, in order: " + ", ".join(f'"{o}"' for o in requests[0].openers) + "." in prompt

@@ -33,6 +33,7 @@ def test_unknown_label_names_the_valid_ones():
         ("name: x\nlabels:\n  foo bar:\n    definition: d\n", "UPPER_SNAKE_CASE"),
         ("name: x\nlabels: [a, b]\n", "'labels' must be a non-empty dict"),
         ("name: x\nlabels:\n  FOO:\n    definition: d\n    examples: 3\n", "'examples' must be a list"),
+        ("name: x\nlabels:\n  FOO:\n    definition: d\n    openers: [Pt, '']\n", "'openers' must be a list of non-empty"),
         ("name: [unclosed\n", "cannot parse"),
         ("- just\n- a list\n", "expected a mapping"),
     ],

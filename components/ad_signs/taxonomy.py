@@ -27,6 +27,7 @@ class Category:
     definition: str
     examples: Tuple[str, ...] = ()
     facets: Tuple[str, ...] = ()  # concrete sub-signs, for steering label-to-data prompts
+    openers: Tuple[str, ...] = ()  # how a note's line about it starts, for label-to-data prompts
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,13 @@ class Taxonomy:
         return {label: float(label in chosen) for label in self.labels}
 
 
+def _strings(spec: dict, key: str, where: str) -> Tuple[str, ...]:
+    values = spec.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise TaxonomyError(f"{where}: '{key}' must be a list of non-empty strings.")
+    return tuple(values)
+
+
 def _require(mapping: dict, key: str, kind: type, where: str) -> object:
     if not isinstance(mapping, dict) or key not in mapping:
         raise TaxonomyError(f"{where}: missing required key '{key}'.")
@@ -106,10 +114,8 @@ def parse_taxonomy(data: object, source: str = "<taxonomy>") -> Taxonomy:
         examples = spec.get("examples", [])
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
             raise TaxonomyError(f"{where}: 'examples' must be a list of strings.")
-        facets = spec.get("facets", [])
-        if not isinstance(facets, list) or not all(isinstance(f, str) and f.strip() for f in facets):
-            raise TaxonomyError(f"{where}: 'facets' must be a list of non-empty strings.")
-        categories.append(Category(label, definition, tuple(examples), tuple(facets)))
+        facets, openers = (_strings(spec, key, where) for key in ("facets", "openers"))
+        categories.append(Category(label, definition, tuple(examples), facets, openers))
     rules = []
     for rule_name, spec in (data.get("negative_rules") or {}).items():
         where = f"{source}: negative rule '{rule_name}'"
