@@ -1,6 +1,6 @@
 """The paper's experiment, for several classifier architectures: train the `ad_signs` component on
-each data regime with several seeds, choose its decision thresholds on gold dev, score it on the
-gold test split, and compare regimes and architectures with a bootstrap over test sentences *and*
+each data regime with several seeds, choose its decision thresholds on dev (gold dev, or with
+`--dev` a wider one, e.g. gold dev + authored whole notes), score it on the gold test split, and compare regimes and architectures with a bootstrap over test sentences *and*
 seeds.
 
     python scripts/experiment.py corpus training metrics/experiment --silver corpus/silver_filtered.spacy \
@@ -285,6 +285,7 @@ def main(
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the memory probe"),
     seed: int = typer.Option(0, help="Seed of the curve's subsampling and of the bootstrap"),
     external: List[str] = typer.Option([], help="NAME=DOCBIN, repeatable: another test set (other authors) every run is also scored on"),
+    dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Dev DocBin for epochs, thresholds and every choice (default: CORPUS/dev.spacy)"),
 ):
     from ad_signs import encoders, pipeline
     from ad_signs.encoders import encoding_cache
@@ -297,7 +298,7 @@ def main(
     if unfiltered_bronze:
         sources["bronze_unfiltered"] = unfiltered_bronze
     regimes = write_regimes(sources, training / "data", amount_list, seed, scarce)
-    dev, test = corpus / "dev.spacy", corpus / "test.spacy"
+    dev, test = dev or corpus / "dev.spacy", corpus / "test.spacy"
     external_sets = parse_architectures(external, "--external", "patients=corpus/patients.spacy")
     texts = [doc.text for path in [*sources.values(), dev, test, *external_sets.values()] for doc in read_docs(path)]
     # A run is reused only if its encoders' files and the code that encodes and classifies are the same.
@@ -350,7 +351,7 @@ def main(
         shutil.copytree(training / choice["architecture"] / choice["regime"] / f"seed{choice['seed']}" / "model-best", target)
         choice["model"] = str(target)
     summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
-               "sources": {name: str(path) for name, path in {**sources, **external_sets}.items()},
+               "sources": {name: str(path) for name, path in {**sources, "dev": dev, "test": test, **external_sets}.items()},
                "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
                "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
     write_json(output / "summary.json", summary)

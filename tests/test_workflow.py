@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import srsly
 
+from ad_signs.corpus import read_docs
 from conftest import ROOT
 
 # The CI scale (README: "Running at a small scale"): every step runs, on less data.
@@ -76,6 +77,10 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     assert set(summary["architectures"]) == {"fast", "accurate", "cnn"}
     assert set(summary["architectures"]["accurate"]["regimes"]) == {"gold", summary["best_augmented"]}
     assert summary["regimes"]["gold"]["macro_f"]["mean"] > 0.2  # 5 epochs on gold train: far from chance all the same
+    # choices are made on gold dev and the authored dev notes together, never on `patients`
+    assert summary["sources"]["dev"] == "corpus/dev_all.spacy" and summary["sources"]["patients"] == "corpus/patients.spacy"
+    dev_sizes = {name: len(read_docs(project / f"corpus/{name}.spacy")) for name in ("dev", "dev_notes", "dev_all")}
+    assert dev_sizes["dev_all"] == dev_sizes["dev"] + dev_sizes["dev_notes"] and dev_sizes["dev_notes"] > 0
     assert srsly.read_json(project / "metrics/llm_test.json")["n"] == 30
     data = srsly.read_json(project / "metrics/data.json")
     assert data["datasets"]["bronze"]["in_gold_test"] == 0 and data["bronze_agreement"]["all"]["checked"] > 0
