@@ -352,7 +352,7 @@ def main(
         choice["model"] = str(target)
     summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
                "sources": {name: str(path) for name, path in {**sources, "dev": dev, "test": test, **external_sets}.items()},
-               "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
+               "dev_docs": len(read_docs(dev)), "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
                "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
     write_json(output / "summary.json", summary)
     rows = [(name, regime, s["train_docs"], f"{s['dev_macro_f']['mean']:.3f}", f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",

@@ -5,7 +5,7 @@
         --base configs/meta.json --silver-summary corpus/silver.summary.json --bronze-summary corpus/bronze.summary.json
 
 The scores are the packaged run's own, on the gold test split (never dev), with the mean over
-seeds beside them; the thresholds are the ones chosen on gold dev and stored in the pipeline.
+seeds beside them; the thresholds are the ones chosen on dev and stored in the pipeline.
 """
 import hashlib
 from pathlib import Path
@@ -61,16 +61,17 @@ def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Di
              ["**binary** (any label vs none)", f"{test['binary']['p']:.2f}", f"{test['binary']['r']:.2f}", f"{test['binary']['f']:.3f}",
               f"{stats['binary_f']['mean']:.3f}", test["binary"]["support"], "", ""]]
     speed = arch["speed"]
+    dev = f"dev (`{summary['sources']['dev']}`, {summary['dev_docs']:,} sentences)"
     notes = "\n\n".join([
         "### Model card (written by `scripts/model_card.py` from this run)",
         f"Architecture **{choice['architecture']}** (`{arch['config']}`), trained on **{choice['regime'].replace('_', ' + ')}** "
-        f"({stats['train_docs']} sentences), seed {choice['seed']}; chosen on gold dev macro F1 ({choice['dev_macro_f']:.3f}, "
+        f"({stats['train_docs']} sentences), seed {choice['seed']}; chosen on {dev} macro F1 ({choice['dev_macro_f']:.3f}, "
         "thresholds tuned on dev).",
         "**Scores on the gold test split** (this pipeline's own run, and the mean over "
-        f"{stats['seeds']} seeds), each label decided at its `f1` threshold; thresholds chosen on gold dev:",
+        f"{stats['seeds']} seeds), each label decided at its `f1` threshold; thresholds chosen on {dev}:",
         _table(["label", "P", "R", "F1", f"F1, {stats['seeds']} seeds", "support", "f1 threshold", "screening threshold"], rows),
         f"Brier score {test['brier']:.3f} (mean squared error of the scores over every sentence and label).",
-        "**Operating points.** `f1` (the default) maximises each label's F1 on gold dev; `screening` keeps each label's dev "
+        "**Operating points.** `f1` (the default) maximises each label's F1 on dev; `screening` keeps each label's dev "
         "recall at 0.9 or more, for finding candidates to review: "
         '`spacy.load("' + package + '", config={"components": {"ad_signs": {"operating_point": "screening"}}})`.',
         f"**Speed** on 1 process (the gold test sentences, this machine, 2 cores): {speed['sentences_per_second']:,.0f} "

@@ -124,7 +124,7 @@ def architecture_lines(experiment: Dict, rare: List[str], llm: Dict) -> List[str
     chosen = experiment["packages"]
     default = chosen["en_ad_signs"]
     lines = ["## Architectures", "",
-             f"Every architecture with its decision thresholds chosen on gold dev (the `f1` operating point); the default "
+             f"Every architecture with its decision thresholds chosen on {dev_phrase(experiment)} (the `f1` operating point); the default "
              f"architecture (`{experiment['default_architecture']}`) on every regime, the others on gold only and on the "
              f"default's best augmented regime on dev (**{NAMES.get(experiment['best_augmented'], experiment['best_augmented'])}**). "
              f"Test macro F1: mean ± std over {experiment['seeds']} seeds [95 % interval, bootstrap over test sentences "
@@ -144,6 +144,11 @@ def architecture_lines(experiment: Dict, rare: List[str], llm: Dict) -> List[str
         lines += [f"**Packaged as `en_ad_signs_trf`** (accurate): {arch_name(experiment, trf['architecture'])} on "
                   f"{NAMES.get(trf['regime'], trf['regime'])} (dev macro F1 {trf['dev_macro_f']:.3f})."]
     return lines + [""]
+
+
+def dev_phrase(experiment: Dict) -> str:
+    """Which dev set the experiment chose on (thresholds, epochs, regimes, packages)."""
+    return f"dev (`{experiment['sources']['dev']}`, {experiment['dev_docs']:,} sentences)"
 
 
 def decision_lines(experiment: Dict, runs: Path, output: Path) -> List[str]:
@@ -191,7 +196,7 @@ def decision_lines(experiment: Dict, runs: Path, output: Path) -> List[str]:
     plt.close(fig)
     ones = float((scores >= 0.995).mean())
     return ["## Decisions and calibration (`en_ad_signs`)", "",
-            "Thresholds chosen on gold dev, one per label: `f1` (the default) maximises dev F1; `screening` keeps dev "
+            f"Thresholds chosen on {dev_phrase(experiment)}, one per label: `f1` (the default) maximises dev F1; `screening` keeps dev "
             "recall at 0.9 or more. Precision and recall here are on gold test:", "",
             table(["label", "f1 threshold", "P", "R", "screening threshold", "P", "R"], rows), "",
             "![precision-recall per label](precision_recall.png) ![reliability](reliability.png)", "",
