@@ -13,13 +13,12 @@ from spacy_llm.util import assemble
 from tqdm import tqdm
 
 from ..atomic import replaced_when_done
+from ..metrics import NO_LABEL
 from ..readers import InputError
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
 from .label_task import REJECT_KEY
 from .models import ChatModel
-
-NO_LABEL = "(none)"
 
 
 class PatientDataError(RuntimeError):
