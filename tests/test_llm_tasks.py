@@ -7,7 +7,7 @@ import srsly
 from spacy.tokens import DocBin
 
 from ad_signs.llm.generate_task import HARD_NEGATIVES, OPENERS, GenerateTask, plan_requests
-from ad_signs.llm.label_task import read_template
+from ad_signs.llm.parsing import read_template
 from ad_signs.llm.run import generate_docs, label_docs, write_docbin
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, FakeLLM

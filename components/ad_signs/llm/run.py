@@ -17,7 +17,7 @@ from ..metrics import NO_LABEL
 from ..readers import InputError
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
-from .label_task import REJECT_KEY
+from .parsing import REJECT_KEY
 from .models import ChatModel
 
 
@@ -117,6 +117,9 @@ def load_llm(config: Union[str, Path, None], overrides: Optional[Dict[str, objec
 
 
 def chat_model(nlp: Language) -> ChatModel:
+    """The model of the pipeline's `llm` component. spacy-llm 0.7.4 keeps it in the private
+    `LLMWrapper._model` and offers no public accessor (the task has `.task`); this is the one
+    place that reads it."""
     return nlp.get_pipe("llm")._model
 
 
