@@ -17,7 +17,7 @@ import typer
 from spacy.tokens import Doc
 from wasabi import msg
 
-from ad_signs.corpus import read_docs
+from ad_signs.readers import read_docs
 from ad_signs.metrics import NO_LABEL, label_set
 from ad_signs.taxonomy import load_taxonomy
 from ad_signs.atomic import write_json

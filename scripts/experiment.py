@@ -34,15 +34,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import spacy
-import srsly
 import typer
-from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from ad_signs.atomic import replaced_when_done, write_json
+from ad_signs.atomic import write_json
 from ad_signs.calibration import brier, calibrate, gold_matrix, score_matrix
-from ad_signs.corpus import read_docs
+from ad_signs.readers import read_docs, write_docs
 from ad_signs.metrics import bootstrap_macro_f1, score_label_sets
 from ad_signs.taxonomy import load_taxonomy
 from ad_signs.training import train
@@ -104,8 +102,7 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     paths = {}
     for name, regime_docs in regimes.items():
         paths[name] = (out / f"{name}.spacy", stamps[name], len(regime_docs))
-        with replaced_when_done(paths[name][0]) as partial:
-            DocBin(docs=regime_docs, store_user_data=True).to_disk(partial)
+        write_docs(regime_docs, paths[name][0])
     return paths
 
 

@@ -20,10 +20,7 @@ Datasets and references: .spacy DocBins (one text per doc) or notes in any forma
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import spacy
-import srsly
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
 from ad_signs.atomic import write_json
@@ -32,8 +29,7 @@ from ad_signs.readers import read_records
 
 
 def read_texts(path: Path) -> List[str]:
-    if path.suffix == ".spacy":
-        return [doc.text for doc in DocBin().from_disk(path).get_docs(spacy.blank("en").vocab)]
+    """The texts of a DocBin's docs, or of the notes in any format `read_records` reads."""
     return [record.text for record in read_records(path)]
 
 

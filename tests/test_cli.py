@@ -126,15 +126,15 @@ def test_patient_data_is_found_in_any_record(tmp_path):
 def test_sentences_of_patient_notes_stay_patient_data_in_a_docbin(fake_llm_factory, tmp_path):
     import pytest
 
-    from ad_signs.llm.run import PatientDataError, guard_patient_data, write_docbin
-    from ad_signs.readers import Record, read_records, sentence_docs
+    from ad_signs.llm.run import PatientDataError, guard_patient_data
+    from ad_signs.readers import Record, read_records, sentence_docs, write_docs
     from conftest import FakeLLM
 
     llm = FakeLLM({})
     llm.host = ""  # in this process, as the default model
     nlp = fake_llm_factory({"@llm_tasks": "ad_signs.LabelSentences.v1", "examples": None}, llm)
     docs = list(sentence_docs(nlp, [Record("n1", "Pt confused. Wife worried.", sensitive=True), Record("a1", "Authored.")]))
-    write_docbin(docs, tmp_path / "silver.spacy")
+    write_docs(docs, tmp_path / "silver.spacy")
     assert [r.sensitive for r in read_records(tmp_path / "silver.spacy")] == [True, True, False]
     assert len(list(guard_patient_data(read_records(tmp_path / "silver.spacy"), nlp))) == 3
     llm.host = "gpu.example.org"

@@ -8,7 +8,8 @@ from spacy.tokens import DocBin
 
 from ad_signs.llm.generate_task import HARD_NEGATIVES, OPENERS, GenerateTask, plan_requests
 from ad_signs.llm.parsing import read_template
-from ad_signs.llm.run import generate_docs, label_docs, write_docbin
+from ad_signs.llm.run import generate_docs, label_docs
+from ad_signs.readers import write_docs
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, FakeLLM
 
@@ -52,9 +53,9 @@ def test_labels_parsed_and_malformed_answers_kept_aside(fake_llm_factory, tmp_pa
     assert [r["text"] for r in rejects] == texts[2:]
     assert rejects[0]["answer"] == "AD_TREATMENT" and "not valid JSON" in rejects[0]["error"]
     assert "unknown label" in rejects[1]["error"] and "Sentence: MoCA 22/30." in rejects[1]["prompt"]
-    path = write_docbin(docs, tmp_path / "silver.spacy")
+    written = write_docs(docs, tmp_path / "silver.spacy")
     loaded = list(DocBin().from_disk(tmp_path / "silver.spacy").get_docs(nlp.vocab))
-    assert path == 2 and loaded[0].cats == docs[0].cats and "llm_io" not in loaded[0].user_data
+    assert written == 2 and loaded[0].cats == docs[0].cats and "llm_io" not in loaded[0].user_data
 
 
 def test_generation_docs_carry_their_label_and_zeros(fake_llm_factory, tmp_path):

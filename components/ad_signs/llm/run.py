@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 import srsly
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy_llm.util import assemble
 from tqdm import tqdm
 
@@ -226,13 +226,6 @@ def check_rejects(summary: RunSummary, max_reject_share: float = 1.0) -> None:
         raise TooManyRejectsError(
             f"{summary.rejects} of {summary.items} answers rejected ({reasons}), at or above the allowed share "
             f"{max_reject_share:g}")
-
-
-def write_docbin(docs: Iterable[Doc], path: Path) -> int:
-    docbin = DocBin(store_user_data=True, docs=docs)
-    with replaced_when_done(path) as partial:
-        docbin.to_disk(partial)
-    return len(docbin)
 
 
 def write_summary(summary: RunSummary, path: Path) -> None:
