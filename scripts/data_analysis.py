@@ -17,11 +17,11 @@ import typer
 from spacy.tokens import Doc
 from wasabi import msg
 
-from ad_signs.readers import read_docs
-from ad_signs.metrics import NO_LABEL, label_set
-from ad_signs.taxonomy import load_taxonomy
 from ad_signs.atomic import write_json
 from ad_signs.filters import is_positive, roundtrip_agrees
+from ad_signs.metrics import NO_LABEL, label_set
+from ad_signs.readers import read_docs
+from ad_signs.taxonomy import load_taxonomy
 from ad_signs.text import distinct_n, distinct_n_at, lower_tokens, normalize
 
 DISTINCT_AT = 300  # distinct-n falls as a set grows: datasets also compare at this many sentences

@@ -40,8 +40,8 @@ from wasabi import msg
 
 from ad_signs.atomic import write_json
 from ad_signs.calibration import brier, calibrate, gold_matrix, score_matrix
-from ad_signs.readers import read_docs, write_docs
 from ad_signs.metrics import bootstrap_macro_f1, score_label_sets
+from ad_signs.readers import read_docs, write_docs
 from ad_signs.taxonomy import load_taxonomy
 from ad_signs.training import train
 

@@ -72,7 +72,7 @@ finds the label, a hard negative only if it does not. `duplicates`: exact and ne
 trigram Jaccard ≥ 0.8) of each other and of every gold sentence.
 
 ## Labels
-{table(("label", "affirmed", "written for (incl. hard negatives)"), [(l, positives[l], written_for[l]) for l in labels])}
+{table(("label", "affirmed", "written for (incl. hard negatives)"), [(label, positives[label], written_for[label]) for label in labels])}
 
 {table(("kind", "sentences"), sorted(kinds.items()))}
 

@@ -1,7 +1,7 @@
 """Quality filters on LLM-made sentences: each drops what it should, is counted, can be switched off."""
 import pytest
-import srsly
 import spacy
+import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 

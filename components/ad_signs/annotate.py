@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .atomic import replaced_when_done
-from .readers import ID_FIELDS, InputError, Record, _open_text, input_format
+from .readers import ID_FIELDS, InputError, Record, input_format, open_text
 
 DTYPES = {"note_id": "string", "patient_id": "string", "note_date": "string", "sentence": "int32", "start": "int64",
           "end": "int64", "text": "string", "label": "string", "score": "float32"}  # one finding row (pandas dtypes)
@@ -92,8 +92,9 @@ def _write_jsonl(rows: Iterable[Dict], path: Path) -> int:
 
     n = 0
     with path.open("w", encoding="utf8") as f:
-        for n, row in enumerate(rows, 1):
+        for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
     return n
 
 
@@ -152,7 +153,7 @@ def _csv_parts(path: Path, parts: Path, blocksize: str) -> Path:
     import pyarrow.parquet as pq
     from dask.utils import parse_bytes
 
-    with _open_text(path) as f:
+    with open_text(path) as f:
         names = next(csv.reader(f), [])
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=parse_bytes(blocksize)),
                             parse_options=pacsv.ParseOptions(newlines_in_values=True),

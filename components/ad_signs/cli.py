@@ -381,12 +381,10 @@ def annotate(
     from collections import Counter
 
     import srsly
-
-    from .atomic import replaced_when_done
-
     from tqdm import tqdm
 
     from .annotate import annotate_records, annotate_with_dask, write_rows
+    from .atomic import replaced_when_done
     from .readers import read_records
 
     if not input_path.exists():

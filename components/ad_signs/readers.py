@@ -59,7 +59,7 @@ def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Pa
     return None
 
 
-def _open_text(path: Path):
+def open_text(path: Path):
     """A UTF-8 text file (a byte-order mark is dropped), gunzipped on the fly when it ends in .gz.
     Text in another encoding, or a file whose name hides or fakes its compression, is an InputError;
     bytes that are not UTF-8 are found while reading (`_reading`)."""
@@ -113,7 +113,7 @@ def _text(value: Any, path: Path, where: str, key: str) -> str:
 def iter_jsonl(path: Path) -> Iterator[tuple]:
     """(line number, object) for each non-empty line; a line that is not a JSON object is an error."""
     n = 0
-    with _open_text(path) as f, _reading(path, lambda: n):
+    with open_text(path) as f, _reading(path, lambda: n):
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -138,7 +138,7 @@ def _read_jsonl(path: Path, text_field: Optional[str], id_field: Optional[str] =
 
 def _read_csv(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
     csv.field_size_limit(sys.maxsize)  # MIMIC notes can be long
-    with _open_text(path) as f, _reading(path, lambda: reader.line_num):
+    with open_text(path) as f, _reading(path, lambda: reader.line_num):
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
@@ -176,7 +176,7 @@ def _read_parquet(path: Path, text_field: Optional[str], id_field: Optional[str]
 
 
 def _read_txt(path: Path, text_field: Optional[str] = None, id_field: Optional[str] = None) -> Iterator[Record]:
-    with _open_text(path) as f, _reading(path, lambda: 0):
+    with open_text(path) as f, _reading(path, lambda: 0):
         yield Record(path.stem, f.read(), {"file": path.name})
 
 

@@ -17,8 +17,8 @@ from ..metrics import NO_LABEL
 from ..readers import InputError
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
-from .parsing import REJECT_KEY
 from .models import ChatModel
+from .parsing import REJECT_KEY
 
 
 class PatientDataError(RuntimeError):
