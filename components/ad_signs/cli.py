@@ -1,7 +1,9 @@
 """Command-line app: `python -m ad_signs COMMAND` (also `ad-signs COMMAND`).
 
-Every weasel command of the project is one of these calls. Config values can be overridden
-the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
+The library's commands for users. The weasel project (project.yml) calls them for its data
+steps (corpus, silver, bronze, filter, LLM evaluation, progression) and runs `scripts/` and
+`benchmarks/` for the experiment, analysis, reports and model cards. Config values can be
+overridden the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
 """
 from contextlib import contextmanager
 from pathlib import Path

@@ -60,7 +60,6 @@ class ChatModel:
         self.seed = seed
         self.cache = AnswerCache(cache_path) if cache_path else None
         self.stats: Counter = Counter()
-        self.failures: List[Dict[str, str]] = []
         self._occurrences: Counter = Counter()
         # answer -> the cache keys that gave it (two prompts can get the same text), newest last
         self._recent_keys: "OrderedDict[str, List[str]]" = OrderedDict()
@@ -117,8 +116,6 @@ class ChatModel:
     def _failed(self, prompt: str, err: Exception) -> FailedAnswer:
         """A request that failed is reported per prompt, never read as an answer."""
         self._count("failed")
-        with self._lock:
-            self.failures.append({"prompt": prompt, "error": f"{type(err).__name__}: {err}"})
         logger.warning("LLM request failed: %s", err)
         return FailedAnswer(f"{type(err).__name__}: {err}")
 
