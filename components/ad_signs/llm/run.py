@@ -17,7 +17,7 @@ from ..metrics import NO_LABEL
 from ..readers import InputError
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
-from .models import ChatModel
+from .models import ChatModel, is_off_machine
 from .parsing import REJECT_KEY
 
 
@@ -38,8 +38,6 @@ def guard_patient_data(items: Iterable, nlp: Language, allow_remote: bool = Fals
     patient data (`record.sensitive`, a Doc's `user_data["source"]["sensitive"]`, or all of them
     with `sensitive=True`) when the pipeline's model sends prompts off this machine (or does not
     say where), unless `allow_remote`. Checked one by one, before any of it reaches the model."""
-    from .models import is_off_machine
-
     host = getattr(chat_model(nlp), "host", None)  # None: a model that does not say where it sends prompts
     remote = host is None or is_off_machine(host)
     for item in items:

@@ -106,6 +106,8 @@ class LlamaCppModel(ChatModel):
         return result["choices"][0]["message"]["content"] or ""
 
 
+# A forwarding factory, as spacy-llm's own: its signature is the registered config (names, defaults,
+# docs), the class does the work; the shared settings repeat in each backend's factory by design.
 @registry.llm_models("ad_signs.LlamaCpp.v1")
 def llama_cpp_model(
     path: Optional[str] = None,

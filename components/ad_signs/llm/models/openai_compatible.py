@@ -90,6 +90,8 @@ class RetryableError(RuntimeError):
     """A 429 or 5xx answer: worth another try after a pause."""
 
 
+# A forwarding factory, as spacy-llm's own: its signature is the registered config (names, defaults,
+# docs), the class does the work; the shared settings repeat in each backend's factory by design.
 @registry.llm_models("ad_signs.OpenAICompatible.v1")
 def openai_compatible_model(
     base_url: str,
