@@ -70,13 +70,13 @@ def bronze_agreement(bronze: List[Doc], relabelled: List[Doc]) -> Dict:
 
 
 def main(
-    corpus: Path = typer.Argument(..., help="Folder with the gold train/dev/test .spacy"),
+    corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with the gold train/dev/test .spacy"),
     output: Path = typer.Argument(..., help="JSON to write"),
-    silver: Path = typer.Option(..., help="Silver DocBin"),
-    bronze: Path = typer.Option(..., help="Bronze DocBin, as generated"),
-    filtered: List[Path] = typer.Option([], help="Filtered silver/bronze DocBins, analysed too (repeatable)"),
-    llm_dev: Optional[Path] = typer.Option(None, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
-    bronze_relabel: Optional[Path] = typer.Option(None, help="Bronze labelled again by the data-to-label LLM"),
+    silver: Path = typer.Option(..., exists=True, dir_okay=False, help="Silver DocBin"),
+    bronze: Path = typer.Option(..., exists=True, dir_okay=False, help="Bronze DocBin, as generated"),
+    filtered: List[Path] = typer.Option([], exists=True, dir_okay=False, help="Filtered silver/bronze DocBins, analysed too (repeatable)"),
+    llm_dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
+    bronze_relabel: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze labelled again by the data-to-label LLM"),
 ):
     labels = load_taxonomy().labels
 

@@ -43,7 +43,7 @@ def name_path(value: str, option: str) -> Tuple[str, Path]:
 def main(
     output: Path = typer.Argument(..., help="JSON to write"),
     dataset: List[str] = typer.Option(..., help="NAME=PATH of a dataset to check (repeatable)"),
-    reference: List[Path] = typer.Option([], help="Reference for every dataset: notes or gold (repeatable)"),
+    reference: List[Path] = typer.Option([], exists=True, help="Reference for every dataset: notes or gold (repeatable)"),
     source: List[str] = typer.Option([], help="NAME=PATH: the notes dataset NAME was made from; a reference for the other datasets only (repeatable)"),
 ):
     datasets = dict(name_path(value, "--dataset") for value in dataset)
