@@ -18,9 +18,9 @@ import srsly
 import typer
 
 from ad_signs.calibration import calibrate, gold_matrix, score_matrix
-from ad_signs.corpus import read_docs
 from ad_signs.encoders import encoding_cache
 from ad_signs.metrics import per_label_f1
+from ad_signs.readers import read_docs
 from ad_signs.training import train
 
 

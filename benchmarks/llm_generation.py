@@ -19,7 +19,7 @@ import typer
 from wasabi import msg
 
 from ad_signs.llm.generate_task import plan_requests
-from ad_signs.llm.run import generate_docs, load_llm
+from ad_signs.llm.run import chat_model, generate_docs, load_llm
 from ad_signs.text import distinct_n_at, has_markdown, lower_tokens
 
 BASELINES = ["generate.v2.jinja:10:32:0.8", "generate.v2.jinja:10:1:0.8", "generate.v1.jinja:5:1:0.8"]  # TEMPLATE:PER_PROMPT:N_PARALLEL[:TEMPERATURE]
@@ -50,8 +50,8 @@ def run_setting(config: Path, template: str, per_prompt: int, n_parallel: int, t
         "template": template or "config default",
         "prompts": len(plan),
         "sentences_per_prompt": task.per_prompt,
-        "n_parallel": nlp.get_pipe("llm")._model.n_parallel,
-        "temperature": nlp.get_pipe("llm")._model.temperature,
+        "n_parallel": chat_model(nlp).n_parallel,
+        "temperature": chat_model(nlp).temperature,
         "sentences": len(docs),
         "rejects": summary.rejects,
         "seconds": seconds,

@@ -18,11 +18,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import spacy  # noqa: E402
 import srsly  # noqa: E402
-from spacy.tokens import DocBin  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import ad_signs.transformer  # noqa: E402,F401  (registers ad_signs.minilm_path.v1 for spacy.load)
 from ad_signs.metrics import evaluate_pipeline, format_table  # noqa: E402
+from ad_signs.readers import read_docs  # noqa: E402
 from ad_signs.training import TrainingError, logged_steps, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def main():
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/train_configs.json"))
     args = parser.parse_args()
 
-    gold = list(DocBin().from_disk(args.test).get_docs(spacy.blank("en").vocab))
+    gold = read_docs(args.test)
     results = {}
     for name in args.configs:
         config = ROOT / f"configs/train_{name}.cfg"

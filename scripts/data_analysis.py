@@ -7,7 +7,6 @@ labels); how many bronze sentences a second, data-to-label pass agrees with.
         --bronze corpus/bronze.spacy --filtered corpus/bronze_filtered.spacy \
         --llm-dev metrics/llm_dev.json --bronze-relabel corpus/bronze_relabel.spacy
 """
-import re
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -18,21 +17,16 @@ import typer
 from spacy.tokens import Doc
 from wasabi import msg
 
-from ad_signs.corpus import read_docs
-from ad_signs.metrics import label_set
-from ad_signs.taxonomy import load_taxonomy
 from ad_signs.atomic import write_json
-from ad_signs.text import distinct_n, distinct_n_at, lower_tokens
+from ad_signs.filters import is_positive, roundtrip_agrees
+from ad_signs.metrics import NO_LABEL, label_set
+from ad_signs.readers import read_docs
+from ad_signs.taxonomy import load_taxonomy
+from ad_signs.text import distinct_n, distinct_n_at, lower_tokens, normalize
 
 DISTINCT_AT = 300  # distinct-n falls as a set grows: datasets also compare at this many sentences
 
 GOLD = {"gold train": "train", "gold dev": "dev", "gold test": "test"}
-NO_LABEL = "(none)"
-
-
-def normalize(text: str) -> str:
-    """Case, punctuation and spacing do not make a sentence new."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def describe(docs: List[Doc], test_texts: set, labels: List[str]) -> Dict:
@@ -62,11 +56,10 @@ def bronze_agreement(bronze: List[Doc], relabelled: List[Doc]) -> Dict:
     again = {doc.text: label_set(doc) for doc in relabelled}
     per_kind: Dict[str, List[bool]] = {}
     for doc in bronze:
-        source = doc.user_data.get("source", {})
-        if doc.text not in again or "label" not in source:
+        agrees = roundtrip_agrees(doc, again)
+        if agrees is None:
             continue
-        positive = source["polarity"] == "positive"
-        agrees = (source["label"] in again[doc.text]) == positive
+        positive = is_positive(doc)
         per_kind.setdefault("positive" if positive else "hard negative", []).append(agrees)
     out = {kind: {"checked": len(v), "agree": sum(v), "rate": sum(v) / len(v)} for kind, v in per_kind.items()}
     checked = sum(len(v) for v in per_kind.values())
@@ -77,13 +70,13 @@ def bronze_agreement(bronze: List[Doc], relabelled: List[Doc]) -> Dict:
 
 
 def main(
-    corpus: Path = typer.Argument(..., help="Folder with the gold train/dev/test .spacy"),
+    corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with the gold train/dev/test .spacy"),
     output: Path = typer.Argument(..., help="JSON to write"),
-    silver: Path = typer.Option(..., help="Silver DocBin"),
-    bronze: Path = typer.Option(..., help="Bronze DocBin, as generated"),
-    filtered: List[Path] = typer.Option([], help="Filtered silver/bronze DocBins, analysed too (repeatable)"),
-    llm_dev: Optional[Path] = typer.Option(None, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
-    bronze_relabel: Optional[Path] = typer.Option(None, help="Bronze labelled again by the data-to-label LLM"),
+    silver: Path = typer.Option(..., exists=True, dir_okay=False, help="Silver DocBin"),
+    bronze: Path = typer.Option(..., exists=True, dir_okay=False, help="Bronze DocBin, as generated"),
+    filtered: List[Path] = typer.Option([], exists=True, dir_okay=False, help="Filtered silver/bronze DocBins, analysed too (repeatable)"),
+    llm_dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
+    bronze_relabel: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze labelled again by the data-to-label LLM"),
 ):
     labels = load_taxonomy().labels
 

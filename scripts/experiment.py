@@ -34,16 +34,14 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import spacy
-import srsly
 import typer
-from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from ad_signs.atomic import replaced_when_done, write_json
+from ad_signs.atomic import write_json
 from ad_signs.calibration import brier, calibrate, gold_matrix, score_matrix
-from ad_signs.corpus import read_docs
 from ad_signs.metrics import bootstrap_macro_f1, score_label_sets
+from ad_signs.readers import read_docs, write_docs
 from ad_signs.taxonomy import load_taxonomy
 from ad_signs.training import train
 
@@ -104,8 +102,7 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     paths = {}
     for name, regime_docs in regimes.items():
         paths[name] = (out / f"{name}.spacy", stamps[name], len(regime_docs))
-        with replaced_when_done(paths[name][0]) as partial:
-            DocBin(docs=regime_docs, store_user_data=True).to_disk(partial)
+        write_docs(regime_docs, paths[name][0])
     return paths
 
 
@@ -267,14 +264,14 @@ def parse_architectures(values: List[str], option: str = "--arch", example: str 
 
 
 def main(
-    corpus: Path = typer.Argument(..., help="Folder with train/dev/test .spacy (gold)"),
+    corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with train/dev/test .spacy (gold)"),
     training: Path = typer.Argument(..., help="Folder for the trained runs"),
     output: Path = typer.Argument(..., help="Folder for per-run metrics and summary.json"),
-    silver: Path = typer.Option(..., help="Silver DocBin"),
-    bronze: Path = typer.Option(..., help="Bronze DocBin"),
+    silver: Path = typer.Option(..., exists=True, dir_okay=False, help="Silver DocBin"),
+    bronze: Path = typer.Option(..., exists=True, dir_okay=False, help="Bronze DocBin"),
     arch: List[str] = typer.Option(..., help="NAME=CONFIG, repeatable; the first is the default architecture (every regime)"),
     accurate: Optional[str] = typer.Option("accurate", help="The architecture packaged as en_ad_signs_trf"),
-    unfiltered_bronze: Optional[Path] = typer.Option(None, help="Bronze before the filters: adds the regime gold_bronze_unfiltered"),
+    unfiltered_bronze: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze before the filters: adds the regime gold_bronze_unfiltered"),
     scarce: int = typer.Option(0, min=0, help="Adds the regimes scarce_gold and scarce_gold_silver_bronze: the first N gold train sentences (0: none)"),
     seeds: int = typer.Option(3, min=1, help="Seeds per regime (0, 1, ...)"),
     amounts: str = typer.Option("25,50", help="Curve: percentages of silver and bronze added to gold"),
@@ -282,7 +279,7 @@ def main(
     jobs: int = typer.Option(2, min=1, help="Runs trained at once (one core each)"),
     bootstrap_samples: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples"),
     speed_floor: float = typer.Option(1000.0, help="Sentences/s on 1 process that the packaged default must reach"),
-    notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the memory probe"),
+    notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), exists=True, dir_okay=False, help="Notes for the memory probe"),
     seed: int = typer.Option(0, help="Seed of the curve's subsampling and of the bootstrap"),
     external: List[str] = typer.Option([], help="NAME=DOCBIN, repeatable: another test set (other authors) every run is also scored on"),
     dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Dev DocBin for epochs, thresholds and every choice (default: CORPUS/dev.spacy)"),

@@ -20,10 +20,7 @@ Datasets and references: .spacy DocBins (one text per doc) or notes in any forma
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import spacy
-import srsly
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
 from ad_signs.atomic import write_json
@@ -32,8 +29,7 @@ from ad_signs.readers import read_records
 
 
 def read_texts(path: Path) -> List[str]:
-    if path.suffix == ".spacy":
-        return [doc.text for doc in DocBin().from_disk(path).get_docs(spacy.blank("en").vocab)]
+    """The texts of a DocBin's docs, or of the notes in any format `read_records` reads."""
     return [record.text for record in read_records(path)]
 
 
@@ -47,7 +43,7 @@ def name_path(value: str, option: str) -> Tuple[str, Path]:
 def main(
     output: Path = typer.Argument(..., help="JSON to write"),
     dataset: List[str] = typer.Option(..., help="NAME=PATH of a dataset to check (repeatable)"),
-    reference: List[Path] = typer.Option([], help="Reference for every dataset: notes or gold (repeatable)"),
+    reference: List[Path] = typer.Option([], exists=True, help="Reference for every dataset: notes or gold (repeatable)"),
     source: List[str] = typer.Option([], help="NAME=PATH: the notes dataset NAME was made from; a reference for the other datasets only (repeatable)"),
 ):
     datasets = dict(name_path(value, "--dataset") for value in dataset)

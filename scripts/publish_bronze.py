@@ -14,14 +14,13 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import spacy
 import srsly
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
 from ad_signs.atomic import replaced_when_done
 from ad_signs.metrics import label_set
+from ad_signs.readers import read_docs, write_docs
 from ad_signs.taxonomy import load_taxonomy
 
 LICENSE = "CC0-1.0"  # machine-written from the guideline's definitions; no patient text
@@ -73,7 +72,7 @@ finds the label, a hard negative only if it does not. `duplicates`: exact and ne
 trigram Jaccard ≥ 0.8) of each other and of every gold sentence.
 
 ## Labels
-{table(("label", "affirmed", "written for (incl. hard negatives)"), [(l, positives[l], written_for[l]) for l in labels])}
+{table(("label", "affirmed", "written for (incl. hard negatives)"), [(label, positives[label], written_for[label]) for label in labels])}
 
 {table(("kind", "sentences"), sorted(kinds.items()))}
 
@@ -103,7 +102,7 @@ def main(
     name: str = typer.Option("bronze_filtered", help="The dataset's name in the privacy report"),
     version: str = typer.Option("1"),
 ):
-    docs = list(DocBin().from_disk(filtered).get_docs(spacy.blank("en").vocab))
+    docs = read_docs(filtered)
     if not docs:
         msg.fail(f"{filtered} holds no sentences: nothing to publish.", exits=1)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,8 +114,7 @@ def main(
                      **{k: source.get(k) for k in ("polarity", "facet", "note_type", "style")}})
     with replaced_when_done(stem.with_suffix(".jsonl")) as partial:
         srsly.write_jsonl(partial, rows)
-    with replaced_when_done(stem.with_suffix(".spacy")) as partial:
-        DocBin(docs=docs, store_user_data=True).to_disk(partial)
+    write_docs(docs, stem.with_suffix(".spacy"))
     with replaced_when_done(stem.with_suffix(".filter.json")) as partial:  # its filter counts, as `filter` wrote them
         shutil.copyfile(filtered.with_suffix(".filter.json"), partial)
     with replaced_when_done(stem.with_suffix(".summary.json")) as partial:  # how it was made (model cards read it)

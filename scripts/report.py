@@ -153,9 +153,9 @@ def dev_phrase(experiment: Dict) -> str:
 
 def decision_lines(experiment: Dict, runs: Path, output: Path) -> List[str]:
     """The packaged default's operating points on gold test, precision-recall per label and calibration."""
-    from ad_signs.calibration import expected_calibration_error, pr_curve, reliability
-
     import numpy as np
+
+    from ad_signs.calibration import expected_calibration_error, pr_curve, reliability
 
     choice = experiment["packages"]["en_ad_signs"]
     run = srsly.read_json(runs / f"{choice['architecture']}-{choice['regime']}-seed{choice['seed']}.json")

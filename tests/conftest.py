@@ -116,7 +116,7 @@ def train_config(config: str, encoders: Path, corpus: Path, output: Path, **over
     from spacy.cli.train import train
 
     from ad_signs.calibration import calibrate
-    from ad_signs.corpus import read_docs
+    from ad_signs.readers import read_docs
 
     train(ROOT / config, output, overrides={"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"),
                                             "paths.encoders": str(encoders), **overrides})

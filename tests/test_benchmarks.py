@@ -38,7 +38,9 @@ def test_frozen_probe_chooses_on_dev(tmp_path):
     result = srsly.read_json(out)["minilm"]
     assert result["dimensions"] == 384 and result["sentences"] == 373
     assert result["chosen_on_dev"] == max(result["runs"], key=lambda run: run["dev_macro_f"])
-    assert all(0.0 <= run["test_macro_f"] <= 1.0 for run in result["runs"]) and result["chosen_on_dev"]["dev_macro_f"] > 0.2
+    assert [run["C"] for run in result["runs"]] == pytest.approx([0.3, 1, 3, 10, 30])  # every C of the sweep, scored
+    assert all(0 < run["test_macro_f"] and run["test_worst_f"] <= run["test_macro_f"] for run in result["runs"])
+    assert result["chosen_on_dev"]["dev_macro_f"] > 0.2
 
 
 def test_throughput_counts_sentences_and_words():

@@ -2,8 +2,16 @@
 import numpy as np
 import pytest
 
-from ad_signs.calibration import (GRID, brier, expected_calibration_error, f1_threshold, operating_points, pr_curve,
-                                  recall_threshold, reliability)
+from ad_signs.calibration import (
+    GRID,
+    brier,
+    expected_calibration_error,
+    f1_threshold,
+    operating_points,
+    pr_curve,
+    recall_threshold,
+    reliability,
+)
 
 
 def test_f1_threshold_separates_what_can_be_separated():

@@ -1,4 +1,6 @@
 """The command line on bad input: one clear message, exit code 1, no traceback, no model load."""
+import os
+import re
 import subprocess
 import sys
 
@@ -82,9 +84,20 @@ def test_unknown_label_and_broken_taxonomy(tmp_path):
     assert result.returncode == 1 and "missing required key 'labels'" in result.stdout, result.stdout + result.stderr
 
 
-def test_help_lists_the_commands():
-    out = run("--help").stdout
-    assert "label" in out and "generate" in out and "model" in out
+def test_help_lists_every_command_with_its_summary():
+    import typer.main
+
+    from ad_signs.cli import app
+
+    result = subprocess.run([sys.executable, "-m", "ad_signs", "--help"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "200", "TERM": "dumb"})
+    commands = typer.main.get_command(app).commands
+    assert {"label", "generate", "corpus", "merge", "filter", "evaluate", "annotate", "progression", "model"} <= set(commands)
+    for name, command in commands.items():
+        summary = (command.help or "").split("\n")[0].strip()
+        line = next((line for line in result.stdout.splitlines() if re.search(rf"(^|\W){name}\s{{2,}}", line)), None)
+        assert line is not None, f"{name} is not listed:\n{result.stdout}"
+        assert summary[:30] in line, (name, summary, line)
 
 
 def endpoint_config(tmp_path):
@@ -126,15 +139,15 @@ def test_patient_data_is_found_in_any_record(tmp_path):
 def test_sentences_of_patient_notes_stay_patient_data_in_a_docbin(fake_llm_factory, tmp_path):
     import pytest
 
-    from ad_signs.llm.run import PatientDataError, guard_patient_data, write_docbin
-    from ad_signs.readers import Record, read_records, sentence_docs
+    from ad_signs.llm.run import PatientDataError, guard_patient_data
+    from ad_signs.readers import Record, read_records, sentence_docs, write_docs
     from conftest import FakeLLM
 
     llm = FakeLLM({})
     llm.host = ""  # in this process, as the default model
     nlp = fake_llm_factory({"@llm_tasks": "ad_signs.LabelSentences.v1", "examples": None}, llm)
     docs = list(sentence_docs(nlp, [Record("n1", "Pt confused. Wife worried.", sensitive=True), Record("a1", "Authored.")]))
-    write_docbin(docs, tmp_path / "silver.spacy")
+    write_docs(docs, tmp_path / "silver.spacy")
     assert [r.sensitive for r in read_records(tmp_path / "silver.spacy")] == [True, True, False]
     assert len(list(guard_patient_data(read_records(tmp_path / "silver.spacy"), nlp))) == 3
     llm.host = "gpu.example.org"

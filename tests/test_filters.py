@@ -1,7 +1,7 @@
 """Quality filters on LLM-made sentences: each drops what it should, is counted, can be switched off."""
 import pytest
-import srsly
 import spacy
+import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
@@ -146,3 +146,26 @@ def test_distinct_n_compares_sets_at_one_size():
     repeated = [["the", "patient"]] * 400
     assert distinct_n(varied, 2) == distinct_n_at(varied, 2, 100) == 1.0
     assert distinct_n_at(repeated, 2, 100) == pytest.approx(0.01) and distinct_n_at(repeated[:50], 2, 100) == distinct_n(repeated[:50], 2)
+
+
+def test_roundtrip_rule_is_shared_by_the_filter_and_the_bronze_agreement():
+    """scripts/data_analysis.py reports the agreement the roundtrip filter keeps on."""
+    import importlib.util
+    from pathlib import Path
+
+    from ad_signs.filters import roundtrip_agrees
+
+    assert [roundtrip_agrees(d, RELABELLED) for d in (DOCS[0], DOCS[9], DOCS[10], DOCS[1])] == [True, True, False, None]
+    path = Path(__file__).resolve().parents[1] / "scripts" / "data_analysis.py"
+    spec = importlib.util.spec_from_file_location("data_analysis", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    relabelled = []
+    for text, labels in RELABELLED.items():
+        doc = NLP.make_doc(text)
+        doc.cats = load_taxonomy().cats(sorted(labels))
+        relabelled.append(doc)
+    out = module.bronze_agreement([DOCS[0], DOCS[9], DOCS[10], DOCS[1]], relabelled)
+    assert out["positive"] == {"checked": 2, "agree": 1, "rate": 0.5}
+    assert out["hard negative"] == {"checked": 1, "agree": 1, "rate": 1.0}
+    assert out["all"]["checked"] == 3 and out["all"]["agree"] == 2 and out["not_relabelled"] == 1

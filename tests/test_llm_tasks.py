@@ -7,8 +7,9 @@ import srsly
 from spacy.tokens import DocBin
 
 from ad_signs.llm.generate_task import HARD_NEGATIVES, OPENERS, GenerateTask, plan_requests
-from ad_signs.llm.label_task import read_template
-from ad_signs.llm.run import generate_docs, label_docs, write_docbin
+from ad_signs.llm.parsing import read_template
+from ad_signs.llm.run import generate_docs, label_docs
+from ad_signs.readers import write_docs
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, FakeLLM
 
@@ -46,15 +47,15 @@ def test_labels_parsed_and_malformed_answers_kept_aside(fake_llm_factory, tmp_pa
     docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in texts), rejects_path)
     assert [d.text for d in docs] == texts[:2]
     assert docs[0].cats["NOTICE_BY_OTHERS"] == 1.0 and docs[0].cats["COGNITIVE_IMPAIRMENT"] == 1.0
-    assert len(docs[1].cats) == 9 and sum(docs[1].cats.values()) == 0  # "no label" is an answer, all zeros
+    assert len(docs[1].cats) == len(load_taxonomy().labels) and sum(docs[1].cats.values()) == 0  # "no label" is an answer, all zeros
     assert summary.items == 4 and summary.rejects == 2 and summary.docs == 2
     rejects = list(srsly.read_jsonl(rejects_path))
     assert [r["text"] for r in rejects] == texts[2:]
     assert rejects[0]["answer"] == "AD_TREATMENT" and "not valid JSON" in rejects[0]["error"]
     assert "unknown label" in rejects[1]["error"] and "Sentence: MoCA 22/30." in rejects[1]["prompt"]
-    path = write_docbin(docs, tmp_path / "silver.spacy")
+    written = write_docs(docs, tmp_path / "silver.spacy")
     loaded = list(DocBin().from_disk(tmp_path / "silver.spacy").get_docs(nlp.vocab))
-    assert path == 2 and loaded[0].cats == docs[0].cats and "llm_io" not in loaded[0].user_data
+    assert written == 2 and loaded[0].cats == docs[0].cats and "llm_io" not in loaded[0].user_data
 
 
 def test_generation_docs_carry_their_label_and_zeros(fake_llm_factory, tmp_path):
@@ -89,7 +90,7 @@ def test_plan_varies_context_and_is_seeded():
     a = plan_requests(taxonomy, 20, 10, 5, seed=3)
     assert {r.polarity for r in a} == {"positive", *HARD_NEGATIVES}  # two negative prompts a label: all kinds used
     assert a == plan_requests(taxonomy, 20, 10, 5, seed=3)
-    assert len(a) == 9 * (4 + 2)
+    assert len(a) == len(taxonomy.labels) * (4 + 2)
     assert len({r.note_type for r in a}) >= 5 and len({r.style for r in a}) >= 4
     assert a != plan_requests(taxonomy, 20, 10, 5, seed=4)
 

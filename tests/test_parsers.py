@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ad_signs.llm.generate_task import parse_sentences_answer
-from ad_signs.llm.label_task import AnswerError, parse_label_answer
-from ad_signs.llm.models import FailedAnswer
+from ad_signs.llm.label_task import parse_label_answer
+from ad_signs.llm.parsing import AnswerError, FailedAnswer
 from ad_signs.taxonomy import load_taxonomy
 
 LABELS = load_taxonomy().labels

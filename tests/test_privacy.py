@@ -10,9 +10,15 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from ad_signs.filters import words
-from ad_signs.privacy import (MEMORIZED_WORDS, PLACEHOLDER, NgramIndex, longest_shared_ngram, privacy_report,
-                              scan_identifiers)
+from ad_signs.privacy import (
+    MEMORIZED_WORDS,
+    PLACEHOLDER,
+    NgramIndex,
+    longest_shared_ngram,
+    privacy_report,
+    scan_identifiers,
+)
+from ad_signs.text import words
 from conftest import ROOT, write_jsonl
 
 

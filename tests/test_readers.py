@@ -142,3 +142,22 @@ def test_any_field_value_is_read_exactly_or_refused_clearly(tmp_path, values, ki
         return
     assert cut is not None or texts == [v or "" for v in values]
     assert all(isinstance(v, str) or v is None for v in values[:len(texts)])
+
+
+def test_docbins_round_trip_with_cats_and_user_data_all_or_nothing(tmp_path):
+    from ad_signs.readers import FORMATS, read_docs, write_docs
+
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("Pt gets lost driving.")
+    doc.cats = {"COGNITIVE_IMPAIRMENT": 1.0, "DIAGNOSIS": 0.0}
+    doc.user_data["source"] = {"id": "n1", "sensitive": True}
+    assert write_docs([doc], tmp_path / "s.spacy") == 1 and [p.name for p in tmp_path.iterdir()] == ["s.spacy"]
+    (back,) = read_docs(tmp_path / "s.spacy", nlp)
+    assert (back.text, back.cats, back.user_data["source"]) == (doc.text, doc.cats, doc.user_data["source"])
+    assert [r.sensitive for r in read_records(tmp_path / "s.spacy")] == [True]  # the .spacy row of FORMATS
+    assert ".spacy" in FORMATS and ".csv.gz" in FORMATS
+    with pytest.raises(InputError, match="Input not found"):
+        read_docs(tmp_path / "none.spacy")
+    (tmp_path / "notes.spacy").write_text('{"text": "not a DocBin"}\n')
+    with pytest.raises(InputError, match="not a spaCy DocBin"):
+        read_docs(tmp_path / "notes.spacy")

@@ -17,7 +17,7 @@ def test_default_taxonomy_has_the_guidelines_nine_labels():
 
 def test_cats_carry_every_label():
     cats = load_taxonomy().cats(["DIAGNOSIS"])
-    assert cats["DIAGNOSIS"] == 1.0 and sum(cats.values()) == 1.0 and len(cats) == 9
+    assert cats["DIAGNOSIS"] == 1.0 and sum(cats.values()) == 1.0 and len(cats) == len(load_taxonomy().labels)
 
 
 def test_unknown_label_names_the_valid_ones():
@@ -51,3 +51,13 @@ def test_missing_and_wrong_format_files(tmp_path):
     (tmp_path / "tax.txt").write_text("x")
     with pytest.raises(TaxonomyError, match="unsupported taxonomy format"):
         load_taxonomy(tmp_path / "tax.txt")
+
+
+@pytest.mark.parametrize("key, value", [("unit", "note"), ("multi_label", False)])
+def test_unit_and_multi_label_are_checked_not_ignored(key, value):
+    from ad_signs.taxonomy import parse_taxonomy
+
+    data = {"name": "x", "labels": {"A": {"definition": "a"}}}
+    assert parse_taxonomy({**data, "unit": "sentence", "multi_label": True}).labels == ["A"]
+    with pytest.raises(TaxonomyError, match=f"'{key}: .*' is not supported"):
+        parse_taxonomy({**data, key: value})

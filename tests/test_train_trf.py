@@ -48,7 +48,7 @@ def test_trf_config_trains_saves_and_loads(tmp_path):
     assert model.get_ref("tok2vec").layers[0].layers[0].name == "transformer"  # the transformer is inside
     labels = set(load_taxonomy().labels)
     doc = nlp(NOTE)
-    assert set(doc.cats) == labels and len(labels) == 9
+    assert set(doc.cats) == labels
     assert all(0.0 <= score <= 1.0 for score in doc.cats.values())
     spans = doc.spans["ad_signs"]
     assert {s.label_ for s in spans} <= labels and len(spans.attrs["scores"]) == len(spans)

@@ -19,11 +19,12 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .atomic import replaced_when_done
-from .readers import ID_FIELDS, InputError, Record, _open_text
+from .readers import ID_FIELDS, InputError, Record, input_format, open_text
 
 DTYPES = {"note_id": "string", "patient_id": "string", "note_date": "string", "sentence": "int32", "start": "int64",
           "end": "int64", "text": "string", "label": "string", "score": "float32"}  # one finding row (pandas dtypes)
 BATCH_ROWS = 50_000  # rows per Parquet row group
+FINDINGS_FORMATS = (".jsonl", ".parquet")  # what `write_rows` writes
 # Patient and note-date columns tried, in order, when not named (authored data, MIMIC-III, MIMIC-IV-Note).
 # A note's date is the first of its date fields that is not empty (MIMIC-III: CHARTTIME, else CHARTDATE).
 PATIENT_FIELDS = ("patient_id", "SUBJECT_ID", "subject_id")
@@ -80,7 +81,7 @@ def annotate_records(nlp: Language, records: Iterable[Record], n_process: int = 
 def write_rows(rows: Iterable[Dict], path: Path) -> int:
     """Stream rows to .jsonl or .parquet through a temporary file, renamed when complete (an
     interrupted run leaves no partial file at `path`); returns how many were written."""
-    if path.suffix not in (".jsonl", ".parquet"):
+    if path.suffix not in FINDINGS_FORMATS:
         raise InputError(f"{path}: write findings to .jsonl or .parquet.")
     with replaced_when_done(path) as partial:
         return _write_jsonl(rows, partial) if path.suffix == ".jsonl" else _write_parquet(rows, partial)
@@ -91,8 +92,9 @@ def _write_jsonl(rows: Iterable[Dict], path: Path) -> int:
 
     n = 0
     with path.open("w", encoding="utf8") as f:
-        for n, row in enumerate(rows, 1):
+        for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
     return n
 
 
@@ -151,7 +153,7 @@ def _csv_parts(path: Path, parts: Path, blocksize: str) -> Path:
     import pyarrow.parquet as pq
     from dask.utils import parse_bytes
 
-    with _open_text(path) as f:
+    with open_text(path) as f:
         names = next(csv.reader(f), [])
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=parse_bytes(blocksize)),
                             parse_options=pacsv.ParseOptions(newlines_in_values=True),
@@ -182,7 +184,7 @@ def _annotate_with_dask(model: str, input_path: Path, output: Path, text_field: 
     import pandas as pd
     from distributed import Client, LocalCluster
 
-    suffix = "".join(input_path.suffixes[-2:]) if input_path.suffix == ".gz" else input_path.suffix
+    suffix = input_format(input_path)
     if suffix in (".csv", ".csv.gz"):
         notes = dd.read_parquet(_csv_parts(input_path, parts, blocksize))
     elif suffix in (".jsonl", ".jsonl.gz"):

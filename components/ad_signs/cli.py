@@ -1,7 +1,9 @@
 """Command-line app: `python -m ad_signs COMMAND` (also `ad-signs COMMAND`).
 
-Every weasel command of the project is one of these calls. Config values can be overridden
-the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
+The library's commands for users. The weasel project (project.yml) calls them for its data
+steps (corpus, silver, bronze, filter, LLM evaluation, progression) and runs `scripts/` and
+`benchmarks/` for the experiment, analysis, reports and model cards. Config values can be
+overridden the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.model.temperature 0.2`.
 """
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,7 +76,8 @@ def _resumable(nlp, output: Path, cache: Path) -> Iterator[None]:
 def _write_run(docs, summary, output: Path, rejects: Path, max_reject_share: float) -> None:
     """Write the DocBin and its summary, unless too many answers were rejected: then exit 1 and
     leave any previous output as it was."""
-    from .llm.run import TooManyRejectsError, check_rejects, write_docbin, write_summary
+    from .llm.run import TooManyRejectsError, check_rejects, write_summary
+    from .readers import write_docs
 
     try:
         check_rejects(summary, max_reject_share)
@@ -83,7 +86,7 @@ def _write_run(docs, summary, output: Path, rejects: Path, max_reject_share: flo
         msg.fail(f"{err}: {output} not written.",
                  f"See {rejects}; fix the model or endpoint and run again (answers that parsed are cached), "
                  "or allow more with --max-reject-share.", exits=1)
-    write_docbin(docs, output)
+    write_docs(docs, output)
     write_summary(summary, output.with_suffix(".summary.json"))
     _report(summary, output, rejects)
 
@@ -236,30 +239,32 @@ def corpus(
 @app.command()
 def merge(
     output: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
-    inputs: List[Path] = typer.Argument(..., help="DocBins to concatenate, e.g. gold train + silver + bronze"),
+    inputs: List[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                        help="DocBins to concatenate, e.g. gold train + silver + bronze"),
 ):
     """Concatenate DocBins (a training regime such as gold + silver + bronze)."""
-    from spacy.tokens import DocBin
-
-    from .atomic import replaced_when_done
+    from .readers import read_docs, write_docs
 
     _check_output(output, *inputs)
-    merged = DocBin(store_user_data=True)
-    for path in inputs:
-        if path.suffix != ".spacy" or not path.exists():
-            msg.fail(f"{path}: not an existing .spacy DocBin.", exits=1)
-        merged.merge(DocBin(store_user_data=True).from_disk(path))
-    with replaced_when_done(output) as partial:
-        merged.to_disk(partial)
-    msg.good(f"{len(merged)} docs from {len(inputs)} files -> {output}")
+    _check_docbins(*inputs)
+    n = write_docs([doc for path in inputs for doc in read_docs(path)], output)
+    msg.good(f"{n} docs from {len(inputs)} files -> {output}")
+
+
+def _check_docbins(*paths: Path) -> None:
+    for path in paths:
+        if path.suffix != ".spacy":
+            msg.fail(f"{path}: not a .spacy DocBin.", exits=1)
 
 
 @app.command("filter")
 def filter_(
-    input_path: Path = typer.Argument(..., help="DocBin of LLM-made sentences (bronze or silver)"),
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin of LLM-made sentences (bronze or silver)"),
     output: Path = typer.Argument(..., help="DocBin of the sentences that pass"),
-    gold: List[Path] = typer.Option([], help="Gold DocBins: their sentences (and near copies) are dropped; repeatable"),
-    relabel: Optional[Path] = typer.Option(None, help="The same sentences labelled again (`label --unit sentence`), for roundtrip"),
+    gold: List[Path] = typer.Option([], exists=True, dir_okay=False,
+                                    help="Gold DocBins: their sentences (and near copies) are dropped; repeatable"),
+    relabel: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                           help="The same sentences labelled again (`label --unit sentence`), for roundtrip"),
     filters: str = typer.Option(",".join(FILTER_NAMES), help=f"Comma-separated, from: {', '.join(FILTER_NAMES)} ('' for none)"),
     min_tokens: int = typer.Option(3, help="Fewest words in a sentence"),
     max_tokens: int = typer.Option(40, help="Most words in a sentence"),
@@ -271,19 +276,16 @@ def filter_(
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
     disagrees with (roundtrip). Writes OUTPUT and OUTPUT.filter.json with the counts."""
     import srsly
-    from spacy.tokens import DocBin
 
-    from .corpus import read_docs
-    from .filters import FilterSettings, filter_docs
     from .atomic import replaced_when_done
+    from .filters import FilterSettings, filter_docs
     from .metrics import label_set
+    from .readers import read_docs, write_docs
     from .taxonomy import load_taxonomy
 
     _check_output(output, input_path, *gold, *([relabel] if relabel else []))
     enabled = [f.strip() for f in filters.split(",") if f.strip()]
-    for path in [input_path, *gold, *([relabel] if relabel else [])]:
-        if path.suffix != ".spacy" or not path.exists():
-            msg.fail(f"{path}: not an existing .spacy DocBin.", exits=1)
+    _check_docbins(input_path, *gold, *([relabel] if relabel else []))
     if "roundtrip" in enabled and relabel is None:
         msg.fail("The roundtrip filter needs --relabel (the sentences labelled again), or leave it out of --filters.", exits=1)
     relabelled = {doc.text: label_set(doc) for doc in read_docs(relabel)} if relabel else None
@@ -302,8 +304,7 @@ def filter_(
                                    [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds)
     except ValueError as err:
         msg.fail(str(err), exits=1)
-    with replaced_when_done(output) as partial:
-        DocBin(docs=kept, store_user_data=True).to_disk(partial)
+    write_docs(kept, output)
     with replaced_when_done(output.with_suffix(".filter.json")) as partial:
         srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds})
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
@@ -318,8 +319,9 @@ def filter_(
 
 @app.command()
 def evaluate(
-    model: Path = typer.Argument(..., help="A trained pipeline with the ad_signs component, or a DocBin of predictions (.spacy)"),
-    test: Path = typer.Argument(..., help="DocBin of gold sentences (from `corpus`)"),
+    model: Path = typer.Argument(..., exists=True,
+                                 help="A trained pipeline with the ad_signs component, or a DocBin of predictions (.spacy)"),
+    test: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin of gold sentences (from `corpus`)"),
     output: Path = typer.Argument(..., help="Metrics JSON"),
     threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Decision threshold in [0, 1] (default: the component's)"),
     limit: int = typer.Option(0, help="Score only the first N gold sentences (0: all), e.g. what `label --limit N` labelled"),
@@ -330,28 +332,17 @@ def evaluate(
     split (`label --unit sentence`): the LLM as a classifier, scored the same way."""
     import spacy
     import srsly
-    from spacy.tokens import DocBin
 
     from .atomic import replaced_when_done
     from .metrics import evaluate_pipeline, evaluate_predictions, format_table
+    from .readers import read_docs
     from .taxonomy import load_taxonomy
 
-    for path in (model, test):
-        if not path.exists():
-            msg.fail(f"Not found: {path}", exits=1)
     _check_output(output, model, test, suffix=".json")
     _check_counts(limit=limit)
-    vocab = spacy.blank("en").vocab
-
-    def docs(path: Path) -> list:
-        try:
-            return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
-        except Exception as err:  # DocBin raises assorted msgpack/zlib errors on a wrong file
-            msg.fail(f"{path}: not a spaCy DocBin ({type(err).__name__}). Make it with `corpus` or `label`.", exits=1)
-
-    gold = docs(test)[: limit or None]
+    gold = read_docs(test)[: limit or None]
     if model.suffix == ".spacy":
-        scores = evaluate_predictions(docs(model), gold, load_taxonomy().labels)
+        scores = evaluate_predictions(read_docs(model), gold, load_taxonomy().labels)
     else:
         try:
             nlp = spacy.load(model)
@@ -392,12 +383,10 @@ def annotate(
     from collections import Counter
 
     import srsly
-
-    from .atomic import replaced_when_done
-
     from tqdm import tqdm
 
     from .annotate import annotate_records, annotate_with_dask, write_rows
+    from .atomic import replaced_when_done
     from .readers import read_records
 
     if not input_path.exists():

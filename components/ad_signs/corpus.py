@@ -4,14 +4,12 @@ Every doc carries every label of the taxonomy in `doc.cats` (1.0 or 0.0): textca
 treats a missing label as unknown, so dev and test docs must be complete.
 """
 from pathlib import Path
-from typing import Dict, Iterator, List, Set, Tuple, Union
+from typing import Dict, Iterator, Set, Tuple, Union
 
-import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 
-from .atomic import replaced_when_done
-from .readers import InputError, iter_jsonl
+from .readers import InputError, iter_jsonl, write_docs
 from .taxonomy import Taxonomy, UnknownLabelError
 
 
@@ -44,12 +42,4 @@ def gold_docs(nlp: Language, path: Union[str, Path], taxonomy: Taxonomy) -> Iter
 
 
 def write_gold(nlp: Language, path: Union[str, Path], output: Union[str, Path], taxonomy: Taxonomy) -> int:
-    docbin = DocBin(store_user_data=True, docs=gold_docs(nlp, path, taxonomy))
-    with replaced_when_done(Path(output)) as partial:
-        docbin.to_disk(partial)
-    return len(docbin)
-
-
-def read_docs(path: Union[str, Path]) -> List[Doc]:
-    """The docs of a DocBin, with their cats and user data (e.g. a generated sentence's source)."""
-    return list(DocBin(store_user_data=True).from_disk(path).get_docs(spacy.blank("en").vocab))
+    return write_docs(gold_docs(nlp, path, taxonomy), output)

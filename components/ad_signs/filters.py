@@ -16,36 +16,17 @@
 Silver labels may also be thresholded on the labeling LLM's confidence (`confidence_thresholds`,
 chosen on gold dev by `evaluate`): a label given with less confidence is taken off the sentence.
 """
-import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
 
+from .privacy import PLACEHOLDER, scan_identifiers
 from .taxonomy import Taxonomy
+from .text import non_latin_share, shingles, words
 
 FILTERS = ("length", "language", "identifiers", "duplicates", "definition", "roundtrip")
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
-
-
-def words(text: str) -> List[str]:
-    return _WORD.findall(text.lower())
-
-
-def shingles(text: str, n: int = 3) -> Set[Tuple[str, ...]]:
-    tokens = words(text)
-    if len(tokens) < n:
-        return {tuple(tokens)} if tokens else set()
-    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
-
-
-def non_latin_share(text: str) -> float:
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0
-    return sum("LATIN" not in unicodedata.name(c, "") for c in letters) / len(letters)
 
 
 class NearDuplicateIndex:
@@ -121,12 +102,20 @@ def _guideline_shingles(taxonomy: Taxonomy) -> Set[tuple]:
     return {gram for text in texts for gram in shingles(text)}
 
 
-def _roundtrip_agrees(doc: Doc, relabelled: Dict[str, Set[str]]) -> Optional[bool]:
-    """None: the second pass has no answer for this sentence."""
+def is_positive(doc: Doc) -> bool:
+    """A generated sentence written to show its label (not a hard negative: negated, hypothetical,
+    family history)."""
+    return doc.user_data.get("source", {}).get("polarity", "positive") == "positive"
+
+
+def roundtrip_agrees(doc: Doc, relabelled: Dict[str, Set[str]]) -> Optional[bool]:
+    """Whether the second, data-to-label pass (`relabelled`: sentence -> labels) agrees with the
+    label a generated sentence was written for: a positive has the label, a hard negative has it
+    not. None: the second pass has no answer for this sentence, or the doc has no intended label."""
     source = doc.user_data.get("source", {})
     if doc.text not in relabelled or "label" not in source:
         return None
-    return (source["label"] in relabelled[doc.text]) == (source.get("polarity", "positive") == "positive")
+    return (source["label"] in relabelled[doc.text]) == is_positive(doc)
 
 
 def filter_docs(
@@ -145,8 +134,6 @@ def filter_docs(
         raise ValueError(f"Unknown filters {sorted(unknown)}; choose from {', '.join(FILTERS)}.")
     if "roundtrip" in settings.enabled and relabelled is None:
         raise ValueError("The roundtrip filter needs the relabelled sentences (or leave 'roundtrip' out).")
-    from .privacy import PLACEHOLDER, scan_identifiers  # privacy uses this module's `words`
-
     enabled = set(settings.enabled)
     near = NearDuplicateIndex(settings.near_duplicate)
     for text in gold_texts:
@@ -165,7 +152,7 @@ def filter_docs(
             "identifiers": lambda: all(f.kind == PLACEHOLDER for f in scan_identifiers(doc.text)),
             "duplicates": lambda: key not in exact and not near.match(doc.text),
             "definition": lambda: not grams or len(grams & guideline) / len(grams) < settings.definition_overlap,
-            "roundtrip": lambda: bool(_roundtrip_agrees(doc, relabelled or {})),
+            "roundtrip": lambda: bool(roundtrip_agrees(doc, relabelled or {})),
         }
         failed = next((name for name in FILTERS if name in enabled and not checks[name]()), None)
         if failed:

@@ -49,6 +49,9 @@ def format_table(scores: Dict) -> List[tuple]:
     return rows
 
 
+NO_LABEL = "(none)"  # a sentence with no label, where label counts are shown
+
+
 def label_set(doc: Doc, threshold: float = 0.5) -> Set[str]:
     return {label for label, score in doc.cats.items() if score >= threshold}
 

@@ -19,11 +19,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import numpy
 from spacy.attrs import IS_SPACE, LEMMA, MORPH, NORM, ORTH, POS, SENT_START, SPACY, TAG
 from spacy.language import Language
-from spacy.util import registry
 from spacy.pipeline.textcat_multilabel import DEFAULT_MULTI_TEXTCAT_MODEL, MultiLabel_TextCategorizer
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
+from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Model
 

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Sequence, Set, Tuple, Union
 
-from .filters import words
+from .text import words
 
 PLACEHOLDER = "placeholder"
 KINDS = ("name", "date", "phone", "record_number", "address", "email", "ssn", PLACEHOLDER)

@@ -224,7 +224,7 @@ def _markdown(cohort: Dict[str, Any], details: Dict[str, Any], pictures: List[tu
         "![time to diagnosis](time_to_diagnosis.png) ![onset order](onset_order.png)", "",
         "Per patient and label: `patient_labels.csv`; per patient: `patients.csv`.", "",
     ]
-    for (title, picture), (patient, info) in zip(pictures, details.items()):
+    for (title, picture), info in zip(pictures, details.values()):
         lines += [f"## {title}", "", f"Onset order: {' → '.join(info['onset_order'])}; days to diagnosis: "
                   f"{info['days_to_diagnosis'] if info['days_to_diagnosis'] is not None else '—'}", "",
                   "| label | first | last | notes | sentences |", "|---|---|---|---|---|",

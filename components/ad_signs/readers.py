@@ -1,6 +1,9 @@
-"""Read notes or sentences from what users bring: JSONL, CSV (MIMIC-III NOTEEVENTS.csv, MIMIC-IV-Note
-discharge.csv; gzipped as PhysioNet ships them, or not), a plain-text file or a folder of .txt
-files; split notes into sentence Docs.
+"""The library's I/O layer. Notes or sentences from what users bring: JSONL, CSV (MIMIC-III
+NOTEEVENTS.csv, MIMIC-IV-Note discharge.csv; gzipped as PhysioNet ships them, or not), Parquet, a
+plain-text file or a folder of .txt files, a DocBin; split notes into sentence Docs. DocBins of
+sentences are read with `read_docs` and written (all or nothing) with `write_docs`.
+
+Every input format is one row of `FORMATS`: a new format is a reader and a row here.
 """
 import csv
 import gzip
@@ -11,11 +14,13 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
+from .atomic import replaced_when_done
 from .sentences import split_sentences
 
 # Text columns tried, in order, when a CSV or JSONL does not name one (MIMIC-III, MIMIC-IV-Note).
@@ -54,7 +59,7 @@ def _pick(columns: List[str], wanted: Optional[str], candidates: tuple, path: Pa
     return None
 
 
-def _open_text(path: Path):
+def open_text(path: Path):
     """A UTF-8 text file (a byte-order mark is dropped), gunzipped on the fly when it ends in .gz.
     Text in another encoding, or a file whose name hides or fakes its compression, is an InputError;
     bytes that are not UTF-8 are found while reading (`_reading`)."""
@@ -108,7 +113,7 @@ def _text(value: Any, path: Path, where: str, key: str) -> str:
 def iter_jsonl(path: Path) -> Iterator[tuple]:
     """(line number, object) for each non-empty line; a line that is not a JSON object is an error."""
     n = 0
-    with _open_text(path) as f, _reading(path, lambda: n):
+    with open_text(path) as f, _reading(path, lambda: n):
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -133,7 +138,7 @@ def _read_jsonl(path: Path, text_field: Optional[str], id_field: Optional[str] =
 
 def _read_csv(path: Path, text_field: Optional[str], id_field: Optional[str] = None) -> Iterator[Record]:
     csv.field_size_limit(sys.maxsize)  # MIMIC notes can be long
-    with _open_text(path) as f, _reading(path, lambda: reader.line_num):
+    with open_text(path) as f, _reading(path, lambda: reader.line_num):
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         text_key = _pick(columns, text_field, TEXT_FIELDS, path, "text")
@@ -170,21 +175,45 @@ def _read_parquet(path: Path, text_field: Optional[str], id_field: Optional[str]
             yield Record(str(row[id_key]) if id_key else f"{path.stem}:{n}", text, meta, sensitive)
 
 
-def _read_txt(path: Path) -> Iterator[Record]:
-    with _open_text(path) as f, _reading(path, lambda: 0):
+def _read_txt(path: Path, text_field: Optional[str] = None, id_field: Optional[str] = None) -> Iterator[Record]:
+    with open_text(path) as f, _reading(path, lambda: 0):
         yield Record(path.stem, f.read(), {"file": path.name})
 
 
-def _read_docbin(path: Path) -> Iterator[Record]:
-    """Sentences of a DocBin (e.g. bronze, to label it again), with their cats as meta."""
+def read_docs(path: Union[str, Path], vocab: Union[Language, Vocab, None] = None) -> List[Doc]:
+    """The docs of a DocBin (.spacy), with their cats and user data (e.g. a generated sentence's
+    source), on `vocab` (a pipeline's or a Vocab; default: a blank English one)."""
     import spacy
     from spacy.tokens import DocBin
 
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"Input not found: {path}")
+    if vocab is None:
+        vocab = spacy.blank("en").vocab
+    elif isinstance(vocab, Language):
+        vocab = vocab.vocab
     try:
-        docs = DocBin(store_user_data=True).from_disk(path).get_docs(spacy.blank("en").vocab)
+        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
     except Exception as err:  # DocBin raises assorted msgpack/zlib errors on a wrong file
-        raise InputError(f"{path}: not a spaCy DocBin ({err}).") from None
-    for n, doc in enumerate(docs):  # sentences cut from patient notes stay patient data
+        raise InputError(f"{path}: not a spaCy DocBin ({type(err).__name__}: {err}). "
+                         "Make it with `corpus`, `label` or `generate`.") from None
+
+
+def write_docs(docs: Iterable[Doc], path: Union[str, Path]) -> int:
+    """Write docs, with their cats and user data, to a DocBin at `path`, all or nothing (a
+    temporary file renamed when complete); returns how many were written."""
+    from spacy.tokens import DocBin
+
+    docbin = DocBin(store_user_data=True, docs=docs)
+    with replaced_when_done(Path(path)) as partial:
+        docbin.to_disk(partial)
+    return len(docbin)
+
+
+def _read_docbin(path: Path, text_field: Optional[str] = None, id_field: Optional[str] = None) -> Iterator[Record]:
+    """Sentences of a DocBin (e.g. bronze, to label it again), with their cats as meta."""
+    for n, doc in enumerate(read_docs(path)):  # sentences cut from patient notes stay patient data
         sensitive = bool((doc.user_data.get("source") or {}).get("sensitive", False))
         yield Record(f"{path.stem}:{n}", doc.text, {"cats": dict(doc.cats)}, sensitive)
 
@@ -202,21 +231,30 @@ def read_records(path: Union[str, Path], text_field: Optional[str] = None, id_fi
         for file in files:
             yield from _read_txt(file)
         return
-    kind = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
-    if kind in (".jsonl", ".jsonl.gz"):
-        yield from _read_jsonl(path, text_field, id_field)
-    elif kind in (".csv", ".csv.gz"):
-        yield from _read_csv(path, text_field, id_field)
-    elif kind == ".txt":
-        yield from _read_txt(path)
-    elif kind == ".spacy":
-        yield from _read_docbin(path)
-    elif kind == ".parquet":
-        yield from _read_parquet(path, text_field, id_field)
-    else:
+    kind = input_format(path)
+    if kind not in FORMATS:
         raise InputError(
             f"{path}: unsupported format '{kind}'. Use .jsonl, .csv (either may be .gz), .parquet, .txt, .spacy or a folder of .txt files."
         )
+    yield from FORMATS[kind](path, text_field, id_field)
+
+
+def input_format(path: Path) -> str:
+    """The key of `path` in FORMATS: its suffix, with the one before when gzipped (.csv.gz)."""
+    return "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
+
+
+# Every input format: suffix -> records reader (path, text_field, id_field). `read_records` reads
+# them all; `annotate --dask` reads the tables among them (CSV, JSONL, Parquet) by the same keys.
+FORMATS: Dict[str, Callable[[Path, Optional[str], Optional[str]], Iterator[Record]]] = {
+    ".jsonl": _read_jsonl,
+    ".jsonl.gz": _read_jsonl,
+    ".csv": _read_csv,
+    ".csv.gz": _read_csv,
+    ".parquet": _read_parquet,
+    ".txt": _read_txt,
+    ".spacy": _read_docbin,
+}
 
 
 def sentence_docs(nlp: Language, records, unit: str = "note", skipped: Optional[Counter] = None) -> Iterator[Doc]:

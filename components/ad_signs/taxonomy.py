@@ -1,4 +1,5 @@
-"""The annotation guideline as one data file (configs/taxonomy.yml), loaded and checked.
+"""The annotation guideline as one data file (the packaged `ad_signs/taxonomy.yml`, or a user's
+.yml/.json), loaded and checked.
 
 Every part of the project (LLM prompts, training labels, evaluation, the packaged pipeline)
 reads its labels from a `Taxonomy`, so a user swaps guidelines by swapping the file.
@@ -104,6 +105,11 @@ def parse_taxonomy(data: object, source: str = "<taxonomy>") -> Taxonomy:
         raise TaxonomyError(f"{source}: expected a mapping at the top level, got {type(data).__name__}.")
     name = str(_require(data, "name", str, source))
     version = str(data.get("version", "1"))
+    # What the library supports, stated in the file: sentences, each with any number of labels.
+    for key, supported in (("unit", "sentence"), ("multi_label", True)):
+        if data.get(key, supported) != supported:
+            raise TaxonomyError(f"{source}: '{key}: {data[key]}' is not supported; the library labels sentences "
+                                f"multi-label ('{key}: {str(supported).lower()}' or leave it out).")
     raw_labels = _require(data, "labels", dict, source)
     categories = []
     for label, spec in raw_labels.items():

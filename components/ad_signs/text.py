@@ -1,8 +1,35 @@
-"""Text measures shared by the filters, the data analysis and the benchmarks."""
+"""Text helpers and measures shared by the filters, the privacy checks, the data analysis and the
+benchmarks: words, word shingles, normalisation, distinct-n."""
 import random
-from typing import List, Sequence
+import re
+import unicodedata
+from typing import List, Sequence, Set, Tuple
 
 MARKDOWN = ("**", "__", "##", "`")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def words(text: str) -> List[str]:
+    return _WORD.findall(text.lower())
+
+
+def shingles(text: str, n: int = 3) -> Set[Tuple[str, ...]]:
+    tokens = words(text)
+    if len(tokens) < n:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def normalize(text: str) -> str:
+    """Case, punctuation and spacing do not make a sentence new."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def non_latin_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum("LATIN" not in unicodedata.name(c, "") for c in letters) / len(letters)
 
 
 def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:

@@ -31,10 +31,15 @@ def chat_formatter(llm):
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     eos = llm.token_eos()
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+
+    def text(token: int) -> str:
+        return llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8")
+
     return Jinja2ChatFormatter(
         template=llm.metadata["tokenizer.chat_template"],
-        eos_token=llm._model.token_get_text(eos),
-        bos_token=llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else "",
+        eos_token=text(eos),
+        bos_token=text(llm.token_bos()) if llm.token_bos() != -1 else "",
         stop_token_ids=[eos],
     )
 
@@ -51,7 +56,7 @@ class ParallelContext:
         self.llm = llm
         self.n_parallel = n_parallel
         self.n_batch = n_batch
-        self.vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+        self.vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self.ctx, self.n_ctx = None, 0
         self.prefix: List[int] = []  # tokens at positions 0.. that every sequence shares in the cache
         self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_parallel)
@@ -68,7 +73,7 @@ class ParallelContext:
         params.n_seq_max = self.n_parallel
         params.kv_unified = True  # the shared prefix is stored once, for every sequence
         params.n_threads = params.n_threads_batch = self.llm.n_threads
-        self.ctx = llama_cpp.llama_init_from_model(self.llm._model.model, params)
+        self.ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
         self.prefix = []
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not make a context of {params.n_ctx} tokens for {self.n_parallel} sequences")

@@ -16,7 +16,7 @@ from spacy.tokens import Doc
 from spacy_llm.registry import registry
 
 from ..taxonomy import Category, Taxonomy, load_taxonomy
-from .label_task import REJECT_KEY, AnswerError, load_json_object, only_answer, read_template
+from .parsing import AnswerError, load_json_object, parse_responses, read_template
 
 REQUEST_KEY = "generation_request"
 GENERATED_KEY = "generated"
@@ -195,16 +195,15 @@ class GenerateTask:
             yield self.render({"facet": "", "openers": (), **doc.user_data[REQUEST_KEY]})
 
     def parse_responses(self, docs: Iterable[Doc], responses: Iterable[str]) -> Iterable[Doc]:
-        # spacy-llm types a non-sharding task's responses as str but passes a 1-list per doc.
-        for doc, answers in zip(docs, responses):
-            answer = only_answer(answers)
-            try:
-                doc.user_data[GENERATED_KEY] = parse_sentences_answer(answer)
-                doc.user_data.pop(REJECT_KEY, None)
-            except AnswerError as err:
-                doc.user_data[GENERATED_KEY] = []
-                doc.user_data[REJECT_KEY] = {"error": str(err), "answer": str(answer)}
-            yield doc
+        return parse_responses(docs, responses, _set_generated, _clear_generated)
+
+
+def _set_generated(doc: Doc, answer: str) -> None:
+    doc.user_data[GENERATED_KEY] = parse_sentences_answer(answer)
+
+
+def _clear_generated(doc: Doc) -> None:
+    doc.user_data[GENERATED_KEY] = []
 
 
 @registry.llm_tasks("ad_signs.GenerateSentences.v1")

@@ -16,42 +16,10 @@ from spacy.training import Example
 from spacy_llm.registry import registry
 
 from ..taxonomy import Taxonomy, load_taxonomy
-from .models import FailedAnswer
+from .parsing import AnswerError, load_json_object, parse_responses, read_template
 
-TEMPLATES = Path(__file__).parent / "templates"
 FEWSHOT = Path(__file__).parent.parent / "fewshot" / "label_examples.jsonl"  # authored, see its data card
-REJECT_KEY = "llm_reject"
 CONFIDENCE_KEY = "llm_confidence"  # doc.user_data: each label's probability under choice decoding
-
-
-class AnswerError(ValueError):
-    """An LLM answer that is not a valid answer for the task."""
-
-
-def strip_code_fence(answer: str) -> str:
-    """Remove one surrounding Markdown code fence (```json ... ```), as chat models add them."""
-    text = answer.strip()
-    if text.startswith("```") and text.endswith("```") and len(text) >= 6:
-        text = text[3:-3]
-        text = text[4:] if text.startswith("json") else text
-    return text.strip()
-
-
-def only_answer(answers: Union[str, Sequence[str]]) -> str:
-    return answers if isinstance(answers, str) else list(answers)[0]
-
-
-def load_json_object(answer: str, key: str, optional: Sequence[str] = ()) -> Dict[str, Any]:
-    """An answer that must be a JSON object with `key` and no other keys than `optional`."""
-    if isinstance(answer, FailedAnswer):
-        raise AnswerError(f"request failed: {answer}")
-    try:
-        data = json.loads(strip_code_fence(answer))
-    except json.JSONDecodeError as err:
-        raise AnswerError(f"not valid JSON ({err.msg} at char {err.pos})") from None
-    if not isinstance(data, dict) or key not in data or set(data) - {key, *optional}:
-        raise AnswerError(f'expected a JSON object with the single key "{key}"')
-    return data
 
 
 def parse_label_answer(answer: str, labels: Sequence[str]) -> List[str]:
@@ -122,19 +90,13 @@ class LabelTask:
             yield self.render(doc.text)
 
     def parse_responses(self, docs: Iterable[Doc], responses: Iterable[str]) -> Iterable[Doc]:
-        # spacy-llm types a non-sharding task's responses as str but passes a 1-list per doc.
-        for doc, answers in zip(docs, responses):
-            answer = only_answer(answers)
-            try:
-                chosen, confidence = parse_label_confidence(answer, self.labels)
-                doc.cats = self.taxonomy.cats(chosen)
-                doc.user_data.pop(REJECT_KEY, None)
-                if confidence is not None:
-                    doc.user_data[CONFIDENCE_KEY] = confidence
-            except AnswerError as err:
-                doc.cats = {}
-                doc.user_data[REJECT_KEY] = {"error": str(err), "answer": str(answer)}
-            yield doc
+        return parse_responses(docs, responses, self._apply, _clear_cats)
+
+    def _apply(self, doc: Doc, answer: str) -> None:
+        chosen, confidence = parse_label_confidence(answer, self.labels)
+        doc.cats = self.taxonomy.cats(chosen)
+        if confidence is not None:
+            doc.user_data[CONFIDENCE_KEY] = confidence
 
     def scorer(self, examples: Iterable[Example]) -> Dict[str, Any]:
         return Scorer.score_cats(
@@ -142,19 +104,8 @@ class LabelTask:
         )
 
 
-def read_template(template: Optional[str], default: str) -> str:
-    """A template given inline, as a path to a .jinja file, by the name of a packaged one
-    (`ad_signs/llm/templates/`), or the packaged default."""
-    if template is None:
-        return (TEMPLATES / default).read_text(encoding="utf8")
-    path = Path(template)
-    if path.suffix != ".jinja" or "\n" in template:
-        return template
-    for candidate in (path, TEMPLATES / path.name if path.name == template else None):
-        if candidate is not None and candidate.is_file():
-            return candidate.read_text(encoding="utf8")
-    packaged = ", ".join(sorted(p.name for p in TEMPLATES.glob("*.jinja")))
-    raise ValueError(f"Template not found: {template}. Give a path to a .jinja file, or one of the packaged: {packaged}.")
+def _clear_cats(doc: Doc) -> None:
+    doc.cats = {}
 
 
 @registry.llm_misc("ad_signs.FewShotExamples.v1")

