@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import srsly
 
-from ad_signs.corpus import read_docs
+from ad_signs.readers import read_docs
 from conftest import ROOT
 
 # The CI scale (README: "Running at a small scale"): every step runs, on less data.
