@@ -28,6 +28,8 @@ def test_prompt_carries_definitions_rules_labels_and_examples(fake_llm_factory):
     for label, definition in taxonomy.definitions.items():
         assert f"- {label}: {definition}" in prompt
     assert "No category for: family history" in prompt and "No category for: negated mentions" in prompt
+    rules = [c.rule for c in taxonomy.categories if c.rule]  # label rules come from the taxonomy too
+    assert rules and all(f"\n- {rule}\n" in prompt for rule in rules)
     assert 'Sentence: Denies memory loss, confusion or recent falls.\nAnswer: {"labels": []}' in prompt
     assert prompt.rstrip().endswith("Sentence: Wife says he forgets names.\nAnswer:")
 

@@ -12,8 +12,7 @@ MANY = ROOT / "benchmarks/prompts/label_many.jinja"
 
 
 def render_many(task, texts):
-    return prompt_template(MANY).render(texts=texts, definitions=task.taxonomy.definitions,
-                                        negative_rules=task.taxonomy.negative_rules, examples=task.examples)
+    return prompt_template(MANY).render(texts=texts, **task.guideline())
 
 
 def test_the_several_sentences_prompt_extends_the_packaged_one(fake_llm_factory):

@@ -68,8 +68,7 @@ def ask_several(nlp: Language, rows: Sequence[Dict], n: int,
         raise ValueError("several sentences per prompt needs the choice decoder (llama.cpp, temperature 0)")
 
     def ask(texts: List[str]) -> List[str]:
-        prompt = template.render(texts=texts, definitions=task.taxonomy.definitions,
-                                 negative_rules=task.taxonomy.negative_rules, examples=task.examples)
+        prompt = template.render(texts=texts, **task.guideline())
         messages = [{"role": "system", "content": model.system_prompt}, {"role": "user", "content": prompt}]
         return model.choice_decoder(messages, n_answers=len(texts)).split("\n")
 

@@ -29,6 +29,7 @@ class Category:
     examples: Tuple[str, ...] = ()
     facets: Tuple[str, ...] = ()  # concrete sub-signs, for steering label-to-data prompts
     openers: Tuple[str, ...] = ()  # how a note's line about it starts, for label-to-data prompts
+    rule: str = ""  # a labeling rule beyond the definition, for the labeling prompt ("" for none)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,10 @@ def parse_taxonomy(data: object, source: str = "<taxonomy>") -> Taxonomy:
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
             raise TaxonomyError(f"{where}: 'examples' must be a list of strings.")
         facets, openers = (_strings(spec, key, where) for key in ("facets", "openers"))
-        categories.append(Category(label, definition, tuple(examples), facets, openers))
+        rule = spec.get("rule", "")
+        if not isinstance(rule, str):
+            raise TaxonomyError(f"{where}: 'rule' must be a string.")
+        categories.append(Category(label, definition, tuple(examples), facets, openers, " ".join(rule.split())))
     rules = []
     for rule_name, spec in (data.get("negative_rules") or {}).items():
         where = f"{source}: negative rule '{rule_name}'"

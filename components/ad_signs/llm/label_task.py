@@ -77,13 +77,17 @@ class LabelTask:
     def labels(self) -> Tuple[str, ...]:
         return tuple(self.taxonomy.labels)
 
+    def guideline(self) -> Dict[str, Any]:
+        """What a labeling template renders besides the sentence(s): the taxonomy and the examples."""
+        return {
+            "definitions": self.taxonomy.definitions,
+            "categories": self.taxonomy.categories,
+            "negative_rules": self.taxonomy.negative_rules,
+            "examples": self.examples,
+        }
+
     def render(self, text: str) -> str:
-        return self._template.render(
-            text=text,
-            definitions=self.taxonomy.definitions,
-            negative_rules=self.taxonomy.negative_rules,
-            examples=self.examples,
-        )
+        return self._template.render(text=text, **self.guideline())
 
     def generate_prompts(self, docs: Iterable[Doc]) -> Iterable[str]:
         for doc in docs:
