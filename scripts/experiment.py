@@ -53,10 +53,20 @@ REGIMES = {
     "gold_bronze": ["train", "bronze"],
     "gold_silver_bronze": ["train", "silver", "bronze"],
 }
+# How the report and the model cards name each regime (written into summary.json).
+REGIME_NAMES = {"gold": "gold", "silver": "silver only", "bronze": "bronze only", "gold_silver": "gold + silver",
+                "gold_bronze": "gold + bronze", "gold_silver_bronze": "gold + silver + bronze",
+                "gold_bronze_unfiltered": "gold + bronze before the filters", "scarce_gold": "scarce gold (round 1 only)",
+                "scarce_gold_silver_bronze": "scarce gold + silver + bronze"}
 BASELINE = "gold"
 SCARCE = "scarce_gold"
 AUGMENTED = ("gold_silver", "gold_bronze", "gold_silver_bronze")
 PACKAGES = {"default": "en_ad_signs", "accurate": "en_ad_signs_trf"}
+
+def regime_name(regime: str) -> str:
+    """gold_silver_bronze_25pct: 'gold + silver + bronze, 25 %'."""
+    return REGIME_NAMES.get(regime, regime.replace("gold_silver_bronze_", "gold + silver + bronze, ").replace("pct", " %"))
+
 
 # Peak RSS of loading a pipeline and annotating notes, in a fresh interpreter.
 MEMORY_PROBE = """
@@ -349,7 +359,7 @@ def main(
         choice["model"] = str(target)
     summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
                "sources": {name: str(path) for name, path in {**sources, "dev": dev, "test": test, **external_sets}.items()},
-               "dev_docs": len(read_docs(dev)), "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
+               "regime_names": {r: regime_name(r) for r in regimes}, "dev_docs": len(read_docs(dev)), "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
                "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
     write_json(output / "summary.json", summary)
     rows = [(name, regime, s["train_docs"], f"{s['dev_macro_f']['mean']:.3f}", f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",
