@@ -24,12 +24,6 @@ from ad_signs.atomic import save_figure, write_json, write_text  # noqa: E402
 TEMPLATE = Path(__file__).parent / "templates" / "report.md.jinja"
 MAIN_REGIMES = ["gold", "silver", "bronze", "gold_silver", "gold_bronze", "gold_silver_bronze"]
 # The regimes' display names: the experiment's summary names each regime by its key only.
-NAMES = {"gold": "gold", "silver": "silver only", "bronze": "bronze only", "gold_silver": "gold + silver",
-         "gold_bronze": "gold + bronze", "gold_silver_bronze": "gold + silver + bronze",
-         "gold_bronze_unfiltered": "gold + bronze before the filters", "scarce_gold": "scarce gold (round 1 only)",
-         "scarce_gold_silver_bronze": "scarce gold + silver + bronze"}
-
-
 def curve_points(experiment: Dict) -> List[tuple]:
     regimes = experiment["regimes"]
     points = [(0, regimes["gold"]["macro_f"])]
@@ -60,7 +54,7 @@ def grouped_bars(series: Dict[str, List[float]], ticks: List[str], title: str, y
 
 def plot_per_label(experiment: Dict, rare: List[str], path: Path) -> None:
     labels, regimes = experiment["labels"], experiment["regimes"]
-    series = {regime_name(r): [regimes[r]["per_label"][label]["f"] for label in labels] for r in MAIN_REGIMES}
+    series = {experiment["regime_names"][r]: [regimes[r]["per_label"][label]["f"] for label in labels] for r in MAIN_REGIMES}
     grouped_bars(series, [f"{label}{' *' if label in rare else ''}" for label in labels],
                  "Per-label F1 by training regime (* rare in gold train)", "F1 on gold test (mean over seeds)", path, 3)
 
@@ -221,12 +215,10 @@ def context(experiment: Dict, data: Dict, llm: Dict, privacy: Dict, rare: List[s
             "benchmarks": benchmarks, "findings": findings}
 
 
-def regime_name(regime: str, spell_amount: bool = False) -> str:
-    """A regime's display name; `spell_amount` also spells the amount curve's regimes
-    (gold_silver_bronze_25pct: 'gold + silver + bronze, 25 %')."""
-    if spell_amount:
-        return NAMES.get(regime, regime.replace("gold_silver_bronze_", "gold + silver + bronze, ").replace("pct", " %"))
-    return NAMES.get(regime, regime)
+@jinja2.pass_context
+def regime_name(ctx, regime: str) -> str:
+    """A regime's display name, as the experiment named it (summary.json `regime_names`)."""
+    return ctx["experiment"]["regime_names"].get(regime, regime)
 
 
 def fmt(value, spec: str) -> str:

@@ -35,7 +35,9 @@ def run(floor_reached=True):
                   "architectures": {"fast": {"config": "configs/train_fast.cfg", "regimes": regimes,
                                              "speed": {"sentences_per_second": 3500.0, "words_per_second": 40000.0,
                                                        "model_mb": 50.0, "peak_rss_mb": 600.0}}},
-                  "packages": {"en_ad_signs": package}}
+                  "packages": {"en_ad_signs": package},
+                  "regime_names": {**{name: name.replace("_", " + ") for name in regimes},
+                                   "gold_silver_bronze_50pct": "gold + silver + bronze, 50 %"}}
     dataset = {"sentences": 10, "labels": {"MEMORY": 4, "MOOD": 2, "(none)": 5}, "labels_per_sentence": 0.6,
                "tokens_mean": 12.0, "vocabulary": 80, "distinct_1": 0.3, "distinct_2": 0.8, "duplicate_rate": 0.0,
                "in_gold_test": 0}
