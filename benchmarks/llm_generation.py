@@ -18,8 +18,8 @@ import srsly
 import typer
 from wasabi import msg
 
+from ad_signs.llm.batch_runner import chat_model, generate_docs, load_llm
 from ad_signs.llm.generate_task import plan_requests
-from ad_signs.llm.run import chat_model, generate_docs, load_llm
 from ad_signs.text import distinct_n_at, has_markdown, lower_tokens
 
 BASELINES = ["generate.v2.jinja:10:32:0.8", "generate.v2.jinja:10:1:0.8", "generate.v1.jinja:5:1:0.8"]  # TEMPLATE:PER_PROMPT:N_PARALLEL[:TEMPERATURE]

@@ -14,7 +14,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from ad_signs.llm.run import chat_model, load_llm
+from ad_signs.llm.batch_runner import chat_model, load_llm
 from ad_signs.llm_timing import WARM_UP, label_rows, prompt_template
 from ad_signs.metrics import format_table, score_label_sets
 

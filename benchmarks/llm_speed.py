@@ -18,7 +18,7 @@ import typer
 from spacy.util import load_config
 from wasabi import msg
 
-from ad_signs.llm.run import chat_model, load_llm
+from ad_signs.llm.batch_runner import chat_model, load_llm
 from ad_signs.llm_timing import WARM_UP, label_rows, prompt_template
 from ad_signs.metrics import score_label_sets
 

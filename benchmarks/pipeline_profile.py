@@ -17,7 +17,7 @@ import typer
 from spacy.attrs import SENT_START
 from wasabi import msg
 
-from ad_signs.pipeline import SentenceFindings
+from ad_signs.pipeline import AdSignsClassifier
 from ad_signs.readers import read_records
 
 LAYERS = ("static_embeddings", "onnx_encoder", "extract_ngrams>>resizable(sparse_linear)", "relu>>dropout", "linear")
@@ -44,7 +44,7 @@ def main(
             return result
         return wrapper
 
-    others = [name for name, pipe in nlp.pipeline if not isinstance(pipe, SentenceFindings)]
+    others = [name for name, pipe in nlp.pipeline if not isinstance(pipe, AdSignsClassifier)]
     with nlp.select_pipes(enable=others):  # the floor: tokenizer + sentence splitter alone
         started = time.perf_counter()
         sentences = sum(int((doc.to_array([SENT_START]) == 1).sum()) for doc in nlp.pipe(texts, batch_size=64))

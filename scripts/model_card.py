@@ -120,7 +120,7 @@ def main(
         silver.update(source=str(silver_source), sensitive=any(r.sensitive for r in read_records(silver_source)))
     if gguf is None:
         try:
-            from ad_signs.llm.model_file import resolve_model_path
+            from ad_signs.llm.weights import resolve_model_path
 
             gguf = Path(resolve_model_path(None))
         except ImportError:  # the [llm] extra is not installed

@@ -139,7 +139,7 @@ def test_patient_data_is_found_in_any_record(tmp_path):
 def test_sentences_of_patient_notes_stay_patient_data_in_a_docbin(fake_llm_factory, tmp_path):
     import pytest
 
-    from ad_signs.llm.run import PatientDataError, guard_patient_data
+    from ad_signs.llm.batch_runner import PatientDataError, guard_patient_data
     from ad_signs.readers import Record, read_records, sentence_docs, write_docs
     from conftest import FakeLLM
 
@@ -168,7 +168,7 @@ def test_label_docs_guards_patient_data_for_python_callers_too(fake_llm_factory,
     cannot send a sentence of a patient note off the machine, wherever it sits in the stream."""
     import pytest
 
-    from ad_signs.llm.run import PatientDataError, label_docs
+    from ad_signs.llm.batch_runner import PatientDataError, label_docs
     from ad_signs.readers import Record, sentence_docs
     from conftest import FakeLLM
 

@@ -29,7 +29,7 @@ def import_graph() -> Dict[str, Set[str]]:
                     source = ".".join(base + ([node.module] if node.module else []))
                 else:
                     source = node.module or ""
-                # `from .llm import model_file` imports a module; `from .x import name` imports from x.
+                # `from .llm import weights` imports a module; `from .x import name` imports from x.
                 targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in paths else source
                            for alias in node.names]
             graph[name].update(t for t in targets if t in paths and t != name)
@@ -65,7 +65,7 @@ def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
 def test_the_graph_sees_lazy_and_relative_imports():
     graph = import_graph()
     assert "ad_signs.taxonomy" in graph["ad_signs.llm.label_task"]  # from ..taxonomy import
-    assert "ad_signs.llm.model_file" in graph["ad_signs.cli"]  # from .llm import model_file, in a function
+    assert "ad_signs.llm.weights" in graph["ad_signs.cli"]  # from .llm import weights, in a function
 
 
 def test_find_cycle_reports_the_cycle():

@@ -6,9 +6,9 @@ import pytest
 import srsly
 from spacy.tokens import DocBin
 
+from ad_signs.llm.batch_runner import generate_docs, label_docs
 from ad_signs.llm.generate_task import HARD_NEGATIVES, OPENERS, GenerateTask, plan_requests
 from ad_signs.llm.parsing import read_template
-from ad_signs.llm.run import generate_docs, label_docs
 from ad_signs.readers import write_docs
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, FakeLLM
@@ -98,7 +98,7 @@ def test_plan_varies_context_and_is_seeded():
 
 
 def test_a_run_with_too_many_rejects_is_an_error():
-    from ad_signs.llm.run import RunSummary, TooManyRejectsError, check_rejects
+    from ad_signs.llm.batch_runner import RunSummary, TooManyRejectsError, check_rejects
 
     summary = RunSummary("data-to-label", items=4, rejects=4)
     summary.reject_reasons["request failed"] = 4

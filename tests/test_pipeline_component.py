@@ -90,15 +90,15 @@ def test_notes_of_any_size_and_language():
 def test_sentence_docs_carry_what_the_note_has():
     """Each sentence Doc gets the note's words, spaces, norms and whatever tags or lemmas an
     earlier component set; attributes nobody set stay at their defaults."""
-    from ad_signs.pipeline import SentenceFindings
+    from ad_signs.pipeline import AdSignsClassifier
 
     nlp = spacy.blank("en")
     doc = nlp("Pt doesn't recall meds. Son worried.")
-    plain = SentenceFindings._sentence_docs(doc, [(0, 6), (6, 9)])
+    plain = AdSignsClassifier._sentence_docs(doc, [(0, 6), (6, 9)])
     assert [d.text for d in plain] == ["Pt doesn't recall meds. ", "Son worried."]
     assert [t.norm_ for t in plain[0]] == [t.norm_ for t in doc[0:6]] and plain[0][2].norm_ == "not"  # a tokenizer exception's norm
     assert not any(d.has_annotation(attr) for d in plain for attr in ("TAG", "POS", "LEMMA", "MORPH"))
     for token in doc:
         token.tag_, token.pos_, token.lemma_ = "NN", "NOUN", token.lower_ + "-lemma"
-    tagged = SentenceFindings._sentence_docs(doc, [(0, 6), (6, 9)])
+    tagged = AdSignsClassifier._sentence_docs(doc, [(0, 6), (6, 9)])
     assert [(t.tag_, t.pos_, t.lemma_) for t in tagged[1]] == [(t.tag_, t.pos_, t.lemma_) for t in doc[6:9]]

@@ -16,8 +16,8 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from ad_signs.llm.model_file import resolve_model_path
-from ad_signs.llm.run import label_docs, load_llm
+from ad_signs.llm.batch_runner import label_docs, load_llm
+from ad_signs.llm.weights import resolve_model_path
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, write_jsonl
 

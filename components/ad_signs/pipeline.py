@@ -62,8 +62,8 @@ def make_max_length(max_length: int) -> Callable[[Language], Language]:
 def make_ad_signs(
     nlp: Language, name: str, model: Model, threshold: float, operating_point: Optional[str],
     operating_points: Dict[str, Dict[str, float]], spans_key: str, scorer: Optional[Callable],
-) -> "SentenceFindings":
-    return SentenceFindings(nlp.vocab, model, name, threshold=threshold, operating_point=operating_point,
+) -> "AdSignsClassifier":
+    return AdSignsClassifier(nlp.vocab, model, name, threshold=threshold, operating_point=operating_point,
                             operating_points=operating_points, spans_key=spans_key, scorer=scorer)
 
 
@@ -125,7 +125,7 @@ def check_decisions(threshold, operating_point, operating_points, labels: Iterab
                              f"{sorted(operating_points)} or null (the single `threshold` for every label).")
 
 
-class SentenceFindings(MultiLabel_TextCategorizer):
+class AdSignsClassifier(MultiLabel_TextCategorizer):
     """Multi-label sentence classifier that annotates whole notes (see the module docstring)."""
 
     SETTINGS = ("threshold", "operating_point", "operating_points", "spans_key")
@@ -151,17 +151,17 @@ class SentenceFindings(MultiLabel_TextCategorizer):
 
     # The settings come from the config, so that `spacy.load(..., config={"components":
     # {"ad_signs": {"threshold": 0.7}}})` takes effect; the labels come from the saved pipe.
-    def _keep_settings(self, load: Callable, *args, **kwargs) -> "SentenceFindings":
+    def _keep_settings(self, load: Callable, *args, **kwargs) -> "AdSignsClassifier":
         settings = {key: self.cfg[key] for key in self.SETTINGS}
         load(*args, **kwargs)
         self.cfg.update(settings)
         check_decisions(*(self.cfg[key] for key in self.SETTINGS[:3]), labels=self.labels)
         return self
 
-    def from_disk(self, path, *, exclude=tuple()) -> "SentenceFindings":
+    def from_disk(self, path, *, exclude=tuple()) -> "AdSignsClassifier":
         return self._keep_settings(super().from_disk, path, exclude=exclude)
 
-    def from_bytes(self, bytes_data, *, exclude=tuple()) -> "SentenceFindings":
+    def from_bytes(self, bytes_data, *, exclude=tuple()) -> "AdSignsClassifier":
         return self._keep_settings(super().from_bytes, bytes_data, exclude=exclude)
 
     def _sentences(self, doc: Doc) -> List[Tuple[int, int]]:

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from spacy_llm.registry import registry
 
-from ..model_file import DEFAULT_MODEL_SHA256, ENV_MODEL_PATH, check_sha256, load_error, resolve_model_path
+from ..weights import DEFAULT_MODEL_SHA256, ENV_MODEL_PATH, check_sha256, load_error, resolve_model_path
 from .base import DEFAULT_SYSTEM_PROMPT, ChatModel
 
 

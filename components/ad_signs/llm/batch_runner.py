@@ -1,4 +1,4 @@
-"""Run the two LLM directions over many docs: progress bar, rejects file, DocBin, run summary."""
+"""The batch runner: the two LLM directions over many docs, with progress bar, rejects file, DocBin, run summary."""
 import json
 import time
 from collections import Counter

