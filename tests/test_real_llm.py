@@ -140,7 +140,8 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
     nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model": model,
                                                     "paths.examples": str(ROOT / "components/ad_signs/fewshot/label_examples.jsonl")})
     docs, summary = label_docs(nlp, (nlp.make_doc(t) for t in SENTENCES[:2]), tmp_path / "rejects.jsonl")
-    assert summary.llm == {"asked": 2} and summary.rejects == 0  # schema-constrained: always parses
+    # schema-constrained: always parses; on a loaded machine a request may time out (60 s) and is retried, counted
+    assert summary.llm["asked"] == 2 and set(summary.llm) <= {"asked", "retried"} and summary.rejects == 0
     assert all(set(d.cats) == set(LABELS) for d in docs)
 
 
