@@ -1,6 +1,7 @@
 """The paper's experiment, for several classifier architectures: train the `ad_signs` component on
 each data regime with several seeds, choose its decision thresholds on dev (gold dev, or with
-`--dev` a wider one, e.g. gold dev + authored whole notes), score it on the gold test split, and compare regimes and architectures with a bootstrap over test sentences *and*
+`--dev` a wider one, e.g. gold dev + authored whole notes), score it on the gold test split, and
+compare regimes and architectures with a bootstrap over test sentences *and*
 seeds.
 
     python scripts/experiment.py corpus training metrics/experiment --silver corpus/silver_filtered.spacy \
