@@ -184,10 +184,19 @@ def _mean_std(values: List[float]) -> Dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": values}
 
 
+def rare_labels(labels: List[str], train_docs: Sequence, count: int) -> List[str]:
+    """The `count` labels with the fewest gold train sentences (ties in the taxonomy's order)."""
+    counts = {label: sum(doc.cats.get(label, 0.0) >= 0.5 for doc in train_docs) for label in labels}
+    return sorted(labels, key=lambda label: (counts[label], labels.index(label)))[:count]
+
+
 def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: np.ndarray, labels: List[str],
-                     samples: int, seed: int, external: Optional[Dict[str, np.ndarray]] = None) -> Dict:
-    """Scores over seeds, and a paired bootstrap against each baseline (`{"vs_gold": runs, ...}`);
-    the same on each external test set (`external`: its gold matrix by name)."""
+                     samples: int, seed: int, external: Optional[Dict[str, np.ndarray]] = None,
+                     rare: Sequence[str] = ()) -> Dict:
+    """Scores over seeds, and a paired bootstrap against each baseline (`{"vs_gold": runs, ...}`),
+    on all labels and (`"rare"`) on the mean F1 of the `rare` labels; the same on each external
+    test set (`external`: its gold matrix by name)."""
+    columns = [labels.index(label) for label in rare]
     def matrix(run, split="test"):
         predictions = run["test"]["predictions"] if split == "test" else run["external"][split]["predictions"]
         return np.array([[label in p for label in labels] for p in predictions])
@@ -204,6 +213,10 @@ def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: n
     for name, baseline in baselines.items():
         stats[name] = bootstrap_macro_f1(gold, [matrix(r) for r in runs], [matrix(r) for r in baseline], samples, seed)
         stats[name]["mean_diff"] = stats[name].pop("mean")
+        if columns:
+            rare_diff = bootstrap_macro_f1(gold[:, columns], [matrix(r)[:, columns] for r in runs],
+                                           [matrix(r)[:, columns] for r in baseline], samples, seed)
+            stats[name]["rare"] = {"mean_diff": rare_diff.pop("mean"), **rare_diff}
     for split, split_gold in (external or {}).items():
         scores = [r["external"][split] for r in runs]
         stats.setdefault("external", {})[split] = {
@@ -294,6 +307,7 @@ def main(
     seed: int = typer.Option(0, help="Seed of the curve's subsampling and of the bootstrap"),
     external: List[str] = typer.Option([], help="NAME=DOCBIN, repeatable: another test set (other authors) every run is also scored on"),
     dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Dev DocBin for epochs, thresholds and every choice (default: CORPUS/dev.spacy)"),
+    rare_count: int = typer.Option(4, "--rare", min=0, help="How many of the labels with the fewest gold train sentences are 'rare' (compared on their own)"),
 ):
     from ad_signs import encoders, pipeline
     from ad_signs.encoders import encoding_cache
@@ -335,6 +349,7 @@ def main(
             runs += run_all([job for name in others for job in jobs_for(name, [BASELINE, best_augmented])], jobs)
 
     labels = load_taxonomy().labels
+    rare = rare_labels(labels, read_docs(sources["train"]), rare_count)
     test_docs = read_docs(test)
     gold = np.array([[doc.cats.get(label, 0.0) >= 0.5 for label in labels] for doc in test_docs])
     external_gold = {name: np.array([[doc.cats.get(label, 0.0) >= 0.5 for label in labels] for doc in read_docs(path)])
@@ -348,7 +363,7 @@ def main(
         by_regime = {r: sorted((x for x in runs if x["arch"] == name and x["regime"] == r), key=lambda x: x["seed"])
                      for r in regimes}
         by_regime = {r: rs for r, rs in by_regime.items() if rs}
-        stats = {r: summarize_regime(rs, baselines_of(r, by_regime), gold, labels, bootstrap_samples, seed, external_gold)
+        stats = {r: summarize_regime(rs, baselines_of(r, by_regime), gold, labels, bootstrap_samples, seed, external_gold, rare)
                  for r, rs in by_regime.items()}
         architectures[name] = {"config": str(config), "regimes": stats,
                                "speed": measure(training / name / BASELINE / "seed0" / "model-best", [d.text for d in test_docs], note_texts)}
@@ -360,7 +375,7 @@ def main(
         choice["model"] = str(target)
     summary = {"labels": labels, "seeds": seeds, "amounts": amount_list, "max_epochs": max_epochs,
                "sources": {name: str(path) for name, path in {**sources, "dev": dev, "test": test, **external_sets}.items()},
-               "regime_names": {r: regime_name(r) for r in regimes}, "dev_docs": len(read_docs(dev)), "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
+               "regime_names": {r: regime_name(r) for r in regimes}, "dev_docs": len(read_docs(dev)), "rare_labels": rare, "default_architecture": default, "best_augmented": best_augmented, "architectures": architectures,
                "packages": packages, "config": str(archs[default]), "regimes": architectures[default]["regimes"]}
     write_json(output / "summary.json", summary)
     rows = [(name, regime, s["train_docs"], f"{s['dev_macro_f']['mean']:.3f}", f"{s['macro_f']['mean']:.3f} ± {s['macro_f']['std']:.3f}",

@@ -191,11 +191,6 @@ def classifier_vs_llm(experiment: Dict, llm_run: Dict, summary_name: str) -> Opt
             "times_faster": speed / llm_rate}
 
 
-def rare_labels(labels: List[str], train_counts: Dict[str, int], count: int) -> List[str]:
-    """The `count` labels with the fewest gold train sentences (ties in the taxonomy's order)."""
-    return sorted(labels, key=lambda label: (train_counts[label], labels.index(label)))[:count]
-
-
 def context(experiment: Dict, data: Dict, llm: Dict, privacy: Dict, rare: List[str], decisions: Dict,
             classifier_vs_llm: Optional[Dict] = None, benchmarks: Optional[Dict] = None,
             findings: Optional[Dict] = None) -> Dict:
@@ -278,7 +273,6 @@ def render(context: Dict, template: Path = TEMPLATE) -> str:
 def main(
     metrics: Path = typer.Argument(Path("metrics"), help="Folder with experiment/summary.json, data.json, llm_test.json"),
     output: Path = typer.Argument(Path("reports"), help="Folder for README.md and the PNG plots"),
-    rare_count: int = typer.Option(4, "--rare", min=1, help="How many of the labels with the fewest gold train sentences are 'rare'"),
     model: Optional[Path] = typer.Option(None, help="A trained pipeline to show on sample notes"),
     notes: Path = typer.Option(Path("assets/notes/sample_notes.jsonl"), help="Notes for the findings example"),
     n_notes: int = typer.Option(3, help="How many notes to show"),
@@ -289,7 +283,7 @@ def main(
     data = srsly.read_json(metrics / "data.json")
     llm = srsly.read_json(metrics / "llm_test.json")
     privacy = srsly.read_json(metrics / "privacy.json")
-    rare = rare_labels(experiment["labels"], data["datasets"]["gold train"]["labels"], rare_count)
+    rare = experiment["rare_labels"]  # the experiment's: its bootstrap compares them on their own
     output.mkdir(parents=True, exist_ok=True)
     plot_per_label(experiment, rare, output / "per_label_f1.png")
     plot_curve(experiment, output / "amount_curve.png")

@@ -69,8 +69,18 @@ def test_a_regime_is_summarized_with_intervals_and_paired_comparisons():
     gold_runs = [run(seed, [{"A"}, set(), set(), {"A"}] * 10) for seed in range(2)]
     better_runs = [run(seed, gold_sets) for seed in range(2)]
     gold = np.array([[label in s for label in labels] for s in gold_sets])
-    stats = experiment.summarize_regime(better_runs, {"vs_gold": gold_runs}, gold, labels, 200, 0, {"other": gold[:8]})
+    stats = experiment.summarize_regime(better_runs, {"vs_gold": gold_runs}, gold, labels, 200, 0, {"other": gold[:8]}, ["B"])
     assert stats["macro_f"]["mean"] == 1.0 and stats["macro_f"]["interval"]["ci_low"] == 1.0
     assert stats["vs_gold"]["mean_diff"] > 0.3 and stats["vs_gold"]["p_not_better"] == 0.0
+    # the rare label B on its own: the gold runs never predict it (F1 0), the better runs always right (F1 1)
+    assert stats["vs_gold"]["rare"]["mean_diff"] == 1.0 and stats["vs_gold"]["rare"]["ci_low"] == 1.0
     other = stats["external"]["other"]  # another test set: the same summary and comparison
     assert other["macro_f"]["mean"] == 1.0 and other["vs_gold"]["mean_diff"] > 0.3 and other["per_label"]["B"] == 1.0
+
+
+def test_the_rare_labels_are_the_fewest_in_gold_train():
+    from types import SimpleNamespace
+
+    docs = [SimpleNamespace(cats={"A": 1.0, "B": 1.0, "C": 0.0})] * 3 + [SimpleNamespace(cats={"A": 1.0, "C": 1.0})]
+    assert experiment.rare_labels(["A", "B", "C"], docs, 2) == ["C", "B"]
+    assert experiment.rare_labels(["A", "B", "C"], docs, 0) == []

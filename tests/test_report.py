@@ -19,7 +19,8 @@ def regime(macro_f, train_docs=100):
     scores = {"train_docs": train_docs, "macro_f": stat(macro_f), "micro_f": stat(macro_f), "binary_f": stat(0.9),
               "dev_macro_f": stat(macro_f + 0.01), "brier": stat(0.03), "per_label": {"MEMORY": {"f": 0.7}, "MOOD": {"f": 0.5}}}
     if train_docs != 100:  # every regime but gold only
-        scores["vs_gold"] = {"mean_diff": macro_f - 0.7, "ci_low": -0.02, "ci_high": 0.04, "p_not_better": 0.25}
+        scores["vs_gold"] = {"mean_diff": macro_f - 0.7, "ci_low": -0.02, "ci_high": 0.04, "p_not_better": 0.25,
+                             "rare": {"mean_diff": 0.01, "ci_low": -0.03, "ci_high": 0.05, "p_not_better": 0.4}}
     return scores
 
 
@@ -30,7 +31,7 @@ def run(floor_reached=True):
     package = {"architecture": "fast", "regime": "gold_bronze", "seed": 0, "dev_macro_f": 0.8, "speed_floor": 1000.0,
                "floor_reached": floor_reached}
     experiment = {"labels": LABELS, "seeds": 2, "amounts": [50], "config": "configs/train_fast.cfg",
-                  "sources": {"train": "corpus/train.spacy", "dev": "corpus/dev_all.spacy"}, "dev_docs": 1234,
+                  "sources": {"train": "corpus/train.spacy", "dev": "corpus/dev_all.spacy"}, "dev_docs": 1234, "rare_labels": ["MOOD"],
                   "default_architecture": "fast", "best_augmented": "gold_bronze", "regimes": regimes,
                   "architectures": {"fast": {"config": "configs/train_fast.cfg", "regimes": regimes,
                                              "speed": {"sentences_per_second": 3500.0, "words_per_second": 40000.0,
@@ -47,7 +48,7 @@ def run(floor_reached=True):
     decisions = {"rows": [{"label": label, "points": [{"threshold": 0.3, "p": 0.8, "r": 0.7},
                                                       {"threshold": 0.1, "p": 0.6, "r": 0.9}]} for label in LABELS],
                  "brier": 0.03, "ece": 0.02, "ones": 0.01}
-    return report.context(experiment, data, llm, {"threshold": 8, "datasets": {}}, ["MOOD"], decisions)
+    return report.context(experiment, data, llm, {"threshold": 8, "datasets": {}}, experiment["rare_labels"], decisions)
 
 
 def test_the_report_renders_the_run():
@@ -61,7 +62,9 @@ def test_the_report_renders_the_run():
     # the regimes table: display names, mean ± std, the paired bootstrap against gold only; the curve's regimes spelled
     assert "| gold + bronze | 104 | 0.640 ± 0.010 | 0.640 ± 0.010 | 0.900 ± 0.010 | 0.500 | -0.060 [-0.020, +0.040], p = 0.250 |" in text
     assert "| gold + silver + bronze, 50 % | 300 | 0.620 ± 0.010 |" in text
-    assert "| fast | gold | 100 | 0.710 | 0.700 ± 0.010 [0.650, 0.750] | 0.700 | 0.900 | 0.500 | 0.50 | 0.030 | — | 3,500 |" in text
+    assert "| fast | gold | 100 | 0.710 | 0.700 ± 0.010 [0.650, 0.750] | 0.700 | 0.900 | 0.500 | 0.50 | 0.030 | — | — | 3,500 |" in text
+    assert "| 0.030 | -0.050 [-0.020, +0.040] | +0.010 [-0.030, +0.050] | 3,500 |" in text  # Δ on all labels, on the rare ones
+    assert "mean F1 on the rare labels 0.500 vs 0.500 (+0.010 [-0.030, +0.050])." in text
     assert "| MOOD * | 2 | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 | 0.40 |" in text
     assert "| MEMORY | 0.30 | 0.80 | 0.70 | 0.10 | 0.60 | 0.90 |" in text
     assert "| gold test | 10 | 0.60 | 50% | 12.0 | 80 | 0.30 | 0.80 | 0.80 | 0.0% | — |" in text
