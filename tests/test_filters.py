@@ -133,6 +133,18 @@ def test_silver_labels_below_the_dev_confidence_threshold_are_taken_off(tmp_path
                     "No confidence on this one.": {"DIAGNOSIS"}}
     report = srsly.read_json(tmp_path / "out.filter.json")
     assert report["labels_removed"] == {"DIAGNOSIS": 1} and report["unscored"] == 1
+    dx_unclear = next(doc for doc in DocBin().from_disk(tmp_path / "out.spacy").get_docs(NLP.vocab) if doc.text == "Dx unclear.")
+    assert dx_unclear.cats["DIAGNOSIS"] == 0.0  # absent: trained as a "no"
+
+    # unknown: the unsure label leaves doc.cats, which spaCy's textcat trains as a missing value
+    result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
+                                 "--confidence", str(tmp_path / "llm_dev.json"), "--unconfident", "unknown"])
+    assert result.exit_code == 0, result.output
+    dx_unclear = next(doc for doc in DocBin().from_disk(tmp_path / "out.spacy").get_docs(NLP.vocab) if doc.text == "Dx unclear.")
+    assert "DIAGNOSIS" not in dx_unclear.cats and dx_unclear.cats["COGNITIVE_IMPAIRMENT"] == 1.0
+    result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
+                                 "--confidence", str(tmp_path / "llm_dev.json"), "--unconfident", "maybe"])
+    assert result.exit_code != 0 and "unconfident must be one of absent, unknown" in result.output
 
     result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
                                  "--confidence", str(tmp_path / "dev.spacy")])

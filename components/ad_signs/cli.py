@@ -271,6 +271,7 @@ def filter_(
     near_duplicate: float = typer.Option(0.8, help="Word-trigram Jaccard similarity that counts as a near duplicate"),
     confidence: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="`evaluate` metrics of the labeling LLM on gold dev: take off labels below its confidence thresholds"),
+    unconfident: str = typer.Option("absent", help="A label taken off below its threshold becomes: 'absent' (0) or 'unknown' (left out of doc.cats: not trained on)"),
 ):
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
@@ -301,7 +302,7 @@ def filter_(
     settings = FilterSettings(enabled=enabled, min_tokens=min_tokens, max_tokens=max_tokens, near_duplicate=near_duplicate)
     try:
         kept, report = filter_docs(read_docs(input_path), load_taxonomy(), settings,
-                                   [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds)
+                                   [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds, unconfident)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     write_docs(kept, output)

@@ -14,7 +14,9 @@
   whose second-pass answer was rejected is dropped too.
 
 Silver labels may also be thresholded on the labeling LLM's confidence (`confidence_thresholds`,
-chosen on gold dev by `evaluate`): a label given with less confidence is taken off the sentence.
+chosen on gold dev by `evaluate`): a label given with less confidence is taken off the sentence,
+as absent (0) or, with `unconfident="unknown"`, out of `doc.cats`, which spaCy's textcat trains
+as a missing value: no gradient either way, since an unsure "yes" is not a "no".
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -83,17 +85,25 @@ class FilterReport:
                 "labels_removed": dict(self.labels_removed), "unscored": self.unscored}
 
 
-def remove_unconfident_labels(doc: Doc, thresholds: Dict[str, float], report: FilterReport) -> None:
-    """Take off `doc` each label the LLM gave with a confidence below its threshold."""
+UNCONFIDENT = ("absent", "unknown")  # what a label below its confidence threshold becomes
+
+
+def remove_unconfident_labels(doc: Doc, thresholds: Dict[str, float], report: FilterReport,
+                              unconfident: str = "absent") -> None:
+    """Take off `doc` each label the LLM gave with a confidence below its threshold: set to 0
+    ("absent") or removed from `doc.cats` ("unknown": a missing value in training)."""
     from .llm.label_task import CONFIDENCE_KEY
 
     confidence = doc.user_data.get(CONFIDENCE_KEY)
     if confidence is None:
         report.unscored += 1
         return
-    for label, score in doc.cats.items():
+    for label, score in list(doc.cats.items()):
         if score >= 0.5 and confidence.get(label, 1.0) < thresholds.get(label, 0.0):
-            doc.cats[label] = 0.0
+            if unconfident == "unknown":
+                del doc.cats[label]
+            else:
+                doc.cats[label] = 0.0
             report.labels_removed[label] += 1
 
 
@@ -125,10 +135,13 @@ def filter_docs(
     gold_texts: Iterable[str] = (),
     relabelled: Optional[Dict[str, Set[str]]] = None,
     confidence_thresholds: Optional[Dict[str, float]] = None,
+    unconfident: str = "absent",
 ) -> Tuple[List[Doc], FilterReport]:
     """Keep the docs that pass every enabled filter; each dropped doc is counted under the first
     filter it fails (in the order of FILTERS). With `confidence_thresholds`, the kept docs lose
-    the labels given below them (counted per label)."""
+    the labels given below them (counted per label), as `unconfident` says (UNCONFIDENT)."""
+    if unconfident not in UNCONFIDENT:
+        raise ValueError(f"unconfident must be one of {', '.join(UNCONFIDENT)}, not {unconfident!r}.")
     unknown = set(settings.enabled) - set(FILTERS)
     if unknown:
         raise ValueError(f"Unknown filters {sorted(unknown)}; choose from {', '.join(FILTERS)}.")
@@ -161,7 +174,7 @@ def filter_docs(
         exact.add(key)
         near.add(doc.text)
         if confidence_thresholds is not None:
-            remove_unconfident_labels(doc, confidence_thresholds, report)
+            remove_unconfident_labels(doc, confidence_thresholds, report, unconfident)
         kept.append(doc)
     report.kept = len(kept)
     return kept, report
