@@ -6,7 +6,7 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from ad_signs.cli import app
-from ad_signs.filters import FilterSettings, NearDuplicateIndex, filter_docs
+from ad_signs.filters import FilterSettings, NearDuplicateIndex, cap_unlabelled, filter_docs
 from ad_signs.taxonomy import load_taxonomy
 
 NLP = spacy.blank("en")
@@ -181,3 +181,16 @@ def test_roundtrip_rule_is_shared_by_the_filter_and_the_bronze_agreement():
     assert out["positive"] == {"checked": 2, "agree": 1, "rate": 0.5}
     assert out["hard negative"] == {"checked": 1, "agree": 1, "rate": 1.0}
     assert out["all"]["checked"] == 3 and out["all"]["agree"] == 2 and out["not_relabelled"] == 1
+
+
+def test_unlabelled_sentences_are_capped_at_a_share_in_their_order():
+    docs = [NLP(f"Line {i}.") for i in range(10)]
+    for i, doc in enumerate(docs):
+        doc.cats = {"DIAGNOSIS": 1.0 if i < 3 else 0.0}  # 3 labelled, 7 without a label
+    kept, dropped = cap_unlabelled(docs, 0.5, seed=1)
+    assert dropped == 4 and len(kept) == 6 and docs[:3] == kept[:3]  # 3 unlabelled left: half of 6
+    assert [doc.text for doc in kept] == sorted((doc.text for doc in kept), key=lambda t: int(t.split()[1][:-1]))
+    assert cap_unlabelled(docs, 0.8) == (docs, 0)  # room for 12: nothing to drop
+    assert cap_unlabelled(docs, 0.5, seed=1)[0] == kept  # seeded
+    with pytest.raises(ValueError, match="in \\[0, 1\\)"):
+        cap_unlabelled(docs, 1.0)

@@ -272,6 +272,7 @@ def filter_(
     confidence: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                               help="`evaluate` metrics of the labeling LLM on gold dev: take off labels below its confidence thresholds"),
     unconfident: str = typer.Option("absent", help="A label taken off below its threshold becomes: 'absent' (0) or 'unknown' (left out of doc.cats: not trained on)"),
+    unlabelled_share: Optional[float] = typer.Option(None, min=0.0, max=0.99, help="Keep at most this share of sentences without a label (a seeded sample), e.g. gold train's"),
 ):
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
@@ -279,7 +280,7 @@ def filter_(
     import srsly
 
     from .atomic import replaced_when_done
-    from .filters import FilterSettings, filter_docs
+    from .filters import FilterSettings, cap_unlabelled, filter_docs
     from .metrics import label_set
     from .readers import read_docs, write_docs
     from .taxonomy import load_taxonomy
@@ -305,6 +306,10 @@ def filter_(
                                    [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds, unconfident)
     except ValueError as err:
         msg.fail(str(err), exits=1)
+    if unlabelled_share is not None:
+        kept, report.dropped["unlabelled_share"] = cap_unlabelled(kept, unlabelled_share)
+        report.kept = len(kept)
+        enabled = [*enabled, "unlabelled_share"]
     write_docs(kept, output)
     with replaced_when_done(output.with_suffix(".filter.json")) as partial:
         srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds})

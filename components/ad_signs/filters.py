@@ -18,6 +18,7 @@ chosen on gold dev by `evaluate`): a label given with less confidence is taken o
 as absent (0) or, with `unconfident="unknown"`, out of `doc.cats`, which spaCy's textcat trains
 as a missing value: no gradient either way, since an unsure "yes" is not a "no".
 """
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -105,6 +106,20 @@ def remove_unconfident_labels(doc: Doc, thresholds: Dict[str, float], report: Fi
             else:
                 doc.cats[label] = 0.0
             report.labels_removed[label] += 1
+
+
+def cap_unlabelled(docs: List[Doc], share: float, seed: int = 0) -> Tuple[List[Doc], int]:
+    """At most `share` of the returned docs without any label (e.g. gold train's share, so that
+    silver cut from whole notes, mostly lines without a sign, does not shift the label priors):
+    a seeded sample of the unlabelled docs, in their order. Returns (docs, how many were dropped)."""
+    if not 0 <= share < 1:
+        raise ValueError(f"The share of unlabelled sentences must be in [0, 1), not {share}.")
+    unlabelled = [i for i, doc in enumerate(docs) if not any(v >= 0.5 for v in doc.cats.values())]
+    room = int(share * (len(docs) - len(unlabelled)) / (1 - share))
+    if len(unlabelled) <= room:
+        return docs, 0
+    dropped = set(random.Random(seed).sample(unlabelled, len(unlabelled) - room))
+    return [doc for i, doc in enumerate(docs) if i not in dropped], len(dropped)
 
 
 def _guideline_shingles(taxonomy: Taxonomy) -> Set[tuple]:
