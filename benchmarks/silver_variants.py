@@ -5,8 +5,12 @@ the default architecture on gold train + that DocBin with the experiment's own `
     python -m ad_signs filter corpus/silver.spacy corpus/silver_unknown.spacy --filters duplicates \
         --gold corpus/train.spacy --gold corpus/dev.spacy --gold corpus/test.spacy \
         --confidence metrics/llm_dev.json --unconfident unknown
+    python -m ad_signs filter corpus/silver.spacy corpus/silver_balanced.spacy --filters duplicates \
+        --gold corpus/train.spacy --gold corpus/dev.spacy --gold corpus/test.spacy \
+        --confidence metrics/llm_dev.json --unlabelled-share 0.4
     python benchmarks/silver_variants.py --variant absent=corpus/silver_filtered.spacy \
-        --variant unknown=corpus/silver_unknown.spacy --seeds 2
+        --variant unknown=corpus/silver_unknown.spacy --variant balanced=corpus/silver_balanced.spacy --seeds 2
+(corpus/silver_filtered.spacy as the `filter` step wrote it before `--unlabelled-share` was its default.)
 """
 import importlib.util
 import statistics
