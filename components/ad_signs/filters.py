@@ -25,6 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
 
+from .metrics import label_set
 from .privacy import PLACEHOLDER, scan_identifiers
 from .taxonomy import Taxonomy
 from .text import non_latin_share, shingles, words
@@ -114,7 +115,7 @@ def cap_unlabelled(docs: List[Doc], share: float, seed: int = 0) -> Tuple[List[D
     a seeded sample of the unlabelled docs, in their order. Returns (docs, how many were dropped)."""
     if not 0 <= share < 1:
         raise ValueError(f"The share of unlabelled sentences must be in [0, 1), not {share}.")
-    unlabelled = [i for i, doc in enumerate(docs) if not any(v >= 0.5 for v in doc.cats.values())]
+    unlabelled = [i for i, doc in enumerate(docs) if not label_set(doc)]
     room = int(share * (len(docs) - len(unlabelled)) / (1 - share))
     if len(unlabelled) <= room:
         return docs, 0
