@@ -8,11 +8,17 @@ scan and the labels of the sentences kept.
     python scripts/publish_bronze.py corpus/bronze_dataset/bronze_filtered.spacy assets/bronze \
         --summary corpus/bronze_dataset/bronze.summary.json --privacy corpus/bronze_dataset/privacy.json \
         --version 1
+
+A new version may extend a published one (`--extends assets/bronze/bronze-v2.spacy`) with
+sentences of further generation runs (a top-up of the labels it has too few of, each run's
+`--summary`): the base comes first, unchanged, and the card reports every run and its filters.
+The privacy scan must cover the whole new version (scan the base and the top-up together).
 """
 import hashlib
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 import srsly
 import typer
@@ -35,14 +41,49 @@ def table(header, rows) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-def card(name: str, version: str, docs, summary: dict, filters: dict, privacy: dict, files: dict) -> str:
+def combined_summary(runs: List[Tuple[str, dict]]) -> dict:
+    """One summary for a dataset made by several generation runs: counts summed, the settings all
+    runs share (the model and its SHA-256, which model cards read), and each run's own summary."""
+    summaries = [summary for _, summary in runs]
+    if len(summaries) == 1:
+        return summaries[0]
+    shared = {k: v for k, v in summaries[0].get("settings", {}).items() if all(s.get("settings", {}).get(k) == v for s in summaries)}
+    labels = Counter()
+    for summary in summaries:
+        labels.update(summary.get("labels", {}))
+    return {"direction": summaries[0].get("direction"), **{k: sum(s.get(k, 0) for s in summaries) for k in ("items", "docs", "rejects")},
+            "seconds": round(sum(s.get("seconds", 0.0) for s in summaries), 2), "labels": dict(labels), "settings": shared,
+            "runs": [{"name": name, **summary} for name, summary in runs]}
+
+
+def combined_filters(parts: List[Tuple[str, dict]]) -> dict:
+    """One filter report, in `filter`'s shape, for a dataset filtered in parts, with each part's."""
+    dropped = Counter()
+    for _, report in parts:
+        dropped.update(report.get("dropped", {}))
+    return {"seen": sum(r.get("seen", 0) for _, r in parts), "kept": sum(r.get("kept", 0) for _, r in parts),
+            "dropped": dict(dropped), "filters": list(dict.fromkeys(f for _, r in parts for f in r.get("filters", []))),
+            "parts": [{"name": name, **report} for name, report in parts]}
+
+
+def card(name: str, version: str, docs, runs: List[Tuple[str, dict]], filters: List[Tuple[str, dict]], privacy: dict,
+         files: dict, extends: Optional[str] = None) -> str:
+    """The data card. `runs`: each generation run's (name, summary); `filters`: each filtered
+    part's (name, filter report), in the order of the dataset's sentences."""
     labels = load_taxonomy().labels
-    settings = summary.get("settings", {})
+    summary = combined_summary(runs)
+    names = [run_name for run_name, _ in runs]
+    keys = sorted({k for _, s in runs for k in s.get("settings", {})})
+    settings_rows = [(k, *[s.get("settings", {}).get(k, "") for _, s in runs]) for k in keys]
+    filter_names = list(dict.fromkeys(f for _, report in filters for f in report.get("filters", [])))
+    filter_rows = [(f, *[report.get("dropped", {}).get(f, 0) for _, report in filters]) for f in filter_names]
+    filter_rows += [("seen", *[r.get("seen", 0) for _, r in filters]), ("kept", *[r.get("kept", 0) for _, r in filters])]
+    origin = (f"Version {version} extends {extends} (unchanged, first) with top-up runs for the labels it had fewest "
+              "sentences of; each run's settings and filters are a column below.\n\n") if extends else ""
     positives = Counter(label for doc in docs for label in label_set(doc))
     kinds = Counter(doc.user_data.get("source", {}).get("polarity", "?") for doc in docs)
     written_for = Counter(doc.user_data.get("source", {}).get("label", "?") for doc in docs)
     scan = privacy.get("datasets", {}).get(name, {})
-    dropped = filters.get("dropped", {})
     return f"""# Bronze AD-signs sentences, version {version}
 
 **Authored by a machine, never patient data.** Every sentence was written by a local LLM from the
@@ -58,18 +99,18 @@ JSONL fields: `text`, `labels` (affirmed labels), `written_for` (the label of th
 `note_type`, `style`. The DocBin has every label in `doc.cats` and the same fields in `doc.user_data["source"]`.
 
 ## How it was made
-{table(("setting", "value"), sorted((k, v) for k, v in settings.items()))}
+{origin}{table(("setting", *names), settings_rows)}
 
 {summary.get("items", 0)} prompts answered, {summary.get("docs", 0)} sentences written, {summary.get("rejects", 0)}
 answers rejected (not parsed; kept aside, asked again). Reproduce: `weasel run bronze_dataset` (project vars
 `dataset_per_label`, `dataset_negatives_per_label`, `seed`, `dataset_version`).
 
-## Filters ({filters.get("seen", 0)} seen, {filters.get("kept", 0)} kept)
-{table(("filter", "dropped"), [(f, dropped.get(f, 0)) for f in filters.get("filters", [])])}
+## Filters ({sum(r.get("seen", 0) for _, r in filters)} seen, {sum(r.get("kept", 0) for _, r in filters)} kept)
+{table(("filter: dropped", *[n for n, _ in filters]), filter_rows)}
 
 `roundtrip`: the data-to-label LLM labelled each sentence again; a positive is kept only if it
 finds the label, a hard negative only if it does not. `duplicates`: exact and near copies (word
-trigram Jaccard ≥ 0.8) of each other and of every gold sentence.
+trigram Jaccard ≥ 0.8) of each other and of every gold sentence (a top-up: and of the version it extends).
 
 ## Labels
 {table(("label", "affirmed", "written for (incl. hard negatives)"), [(label, positives[label], written_for[label]) for label in labels])}
@@ -97,14 +138,26 @@ decisions. License: {LICENSE}.
 def main(
     filtered: Path = typer.Argument(..., exists=True, dir_okay=False, help="Filtered bronze DocBin"),
     out: Path = typer.Argument(..., file_okay=False, help="Dataset folder (e.g. assets/bronze)"),
-    summary: Path = typer.Option(..., exists=True, dir_okay=False, help="The generation run's summary JSON"),
-    privacy: Path = typer.Option(..., exists=True, dir_okay=False, help="privacy_check.py output with this dataset"),
+    summary: List[Path] = typer.Option(..., exists=True, dir_okay=False, help="The generation run's summary JSON (repeatable: one per run)"),
+    privacy: Path = typer.Option(..., exists=True, dir_okay=False, help="privacy_check.py output with this dataset (all of it)"),
     name: str = typer.Option("bronze_filtered", help="The dataset's name in the privacy report"),
     version: str = typer.Option("1"),
+    extends: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                           help="A published version's DocBin (with its .summary.json and .filter.json) that this one extends"),
 ):
     docs = read_docs(filtered)
     if not docs:
         msg.fail(f"{filtered} holds no sentences: nothing to publish.", exits=1)
+    runs = [(path.name.removesuffix(".summary.json").removesuffix(".json"), srsly.read_json(path)) for path in summary]
+    filters = [(filtered.stem, srsly.read_json(filtered.with_suffix(".filter.json")))]
+    if extends:
+        for suffix in (".summary.json", ".filter.json"):
+            if not extends.with_suffix(suffix).exists():
+                msg.fail(f"{extends}: no {extends.with_suffix(suffix).name} beside it; give a published version's DocBin.", exits=1)
+        base = srsly.read_json(extends.with_suffix(".summary.json"))
+        runs = [(extends.stem, base), *runs]
+        filters = [(extends.stem, srsly.read_json(extends.with_suffix(".filter.json"))), *filters]
+        docs = read_docs(extends) + docs
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bronze-v{version}"
     rows = []
@@ -116,12 +169,14 @@ def main(
         srsly.write_jsonl(partial, rows)
     write_docs(docs, stem.with_suffix(".spacy"))
     with replaced_when_done(stem.with_suffix(".filter.json")) as partial:  # its filter counts, as `filter` wrote them
-        shutil.copyfile(filtered.with_suffix(".filter.json"), partial)
+        if len(filters) == 1:
+            shutil.copyfile(filtered.with_suffix(".filter.json"), partial)
+        else:
+            srsly.write_json(partial, combined_filters(filters))
     with replaced_when_done(stem.with_suffix(".summary.json")) as partial:  # how it was made (model cards read it)
-        shutil.copyfile(summary, partial)
+        srsly.write_json(partial, combined_summary(runs))
     files = {p.name: sha256(p) for p in (stem.with_suffix(".jsonl"), stem.with_suffix(".spacy"))}
-    text = card(name, version, docs, srsly.read_json(summary), srsly.read_json(filtered.with_suffix(".filter.json")),
-                srsly.read_json(privacy), files)
+    text = card(name, version, docs, runs, filters, srsly.read_json(privacy), files, extends.stem if extends else None)
     with replaced_when_done(out / "DATA_CARD.md") as partial:
         partial.write_text(text, encoding="utf8")
     msg.good(f"{len(docs)} sentences -> {stem}.jsonl, {stem}.spacy, {out / 'DATA_CARD.md'}")

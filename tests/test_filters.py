@@ -142,6 +142,17 @@ def test_silver_labels_below_the_dev_confidence_threshold_are_taken_off(tmp_path
     assert result.exit_code == 0, result.output
     dx_unclear = next(doc for doc in DocBin().from_disk(tmp_path / "out.spacy").get_docs(NLP.vocab) if doc.text == "Dx unclear.")
     assert "DIAGNOSIS" not in dx_unclear.cats and dx_unclear.cats["COGNITIVE_IMPAIRMENT"] == 1.0
+    # soft: every label becomes the LLM's confidence in it, a probability target (not with thresholds)
+    result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "", "--soft"])
+    assert result.exit_code == 0, result.output
+    soft = {doc.text: doc.cats for doc in DocBin().from_disk(tmp_path / "out.spacy").get_docs(NLP.vocab)}
+    assert soft["Dx unclear."]["DIAGNOSIS"] == pytest.approx(0.2) and soft["Dx unclear."]["COGNITIVE_IMPAIRMENT"] == pytest.approx(0.1)
+    assert soft["Dx: probable AD."]["DIAGNOSIS"] == pytest.approx(0.97) and soft["No confidence on this one."]["DIAGNOSIS"] == 1.0
+    assert srsly.read_json(tmp_path / "out.filter.json")["unscored"] == 1
+    result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "", "--soft",
+                                 "--confidence", str(tmp_path / "llm_dev.json")])
+    assert result.exit_code != 0 and "Soft targets replace the confidence thresholds" in result.output
+
     result = runner.invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
                                  "--confidence", str(tmp_path / "llm_dev.json"), "--unconfident", "maybe"])
     assert result.exit_code != 0 and "unconfident must be one of absent, unknown" in result.output

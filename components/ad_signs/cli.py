@@ -262,7 +262,7 @@ def filter_(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin of LLM-made sentences (bronze or silver)"),
     output: Path = typer.Argument(..., help="DocBin of the sentences that pass"),
     gold: List[Path] = typer.Option([], exists=True, dir_okay=False,
-                                    help="Gold DocBins: their sentences (and near copies) are dropped; repeatable"),
+                                    help="Gold DocBins (or the published set a top-up extends): their sentences (and near copies) are dropped; repeatable"),
     relabel: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
                                            help="The same sentences labelled again (`label --unit sentence`), for roundtrip"),
     filters: str = typer.Option(",".join(FILTER_NAMES), help=f"Comma-separated, from: {', '.join(FILTER_NAMES)} ('' for none)"),
@@ -273,6 +273,7 @@ def filter_(
                                               help="`evaluate` metrics of the labeling LLM on gold dev: take off labels below its confidence thresholds"),
     unconfident: str = typer.Option("absent", help="A label taken off below its threshold becomes: 'absent' (0) or 'unknown' (left out of doc.cats: not trained on)"),
     unlabelled_share: Optional[float] = typer.Option(None, min=0.0, max=0.99, help="Keep at most this share of sentences without a label (a seeded sample), e.g. gold train's"),
+    soft: bool = typer.Option(False, "--soft", help="Each label becomes the LLM's confidence in it (a soft target; instead of --confidence)"),
 ):
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
@@ -303,7 +304,7 @@ def filter_(
     settings = FilterSettings(enabled=enabled, min_tokens=min_tokens, max_tokens=max_tokens, near_duplicate=near_duplicate)
     try:
         kept, report = filter_docs(read_docs(input_path), load_taxonomy(), settings,
-                                   [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds, unconfident)
+                                   [doc.text for path in gold for doc in read_docs(path)], relabelled, thresholds, unconfident, soft)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     if unlabelled_share is not None:
@@ -312,14 +313,14 @@ def filter_(
         enabled = [*enabled, "unlabelled_share"]
     write_docs(kept, output)
     with replaced_when_done(output.with_suffix(".filter.json")) as partial:
-        srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds})
+        srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds, "soft_targets": soft})
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
               header=(f"{report.seen} sentences", "dropped"), divider=True)
     if thresholds is not None:
         msg.table([(label, f"{thresholds.get(label, 0.0):.3f}", report.labels_removed.get(label, 0)) for label in thresholds],
                   header=("label", "confidence threshold", "labels taken off"), divider=True)
-        if report.unscored:
-            msg.warn(f"{report.unscored} kept sentences have no confidence (not choice-decoded): their labels stay.")
+    if (thresholds is not None or soft) and report.unscored:
+        msg.warn(f"{report.unscored} kept sentences have no confidence (not choice-decoded): their labels stay.")
     msg.good(f"{report.kept} of {report.seen} kept -> {output}")
 
 

@@ -16,7 +16,9 @@
 Silver labels may also be thresholded on the labeling LLM's confidence (`confidence_thresholds`,
 chosen on gold dev by `evaluate`): a label given with less confidence is taken off the sentence,
 as absent (0) or, with `unconfident="unknown"`, out of `doc.cats`, which spaCy's textcat trains
-as a missing value: no gradient either way, since an unsure "yes" is not a "no".
+as a missing value: no gradient either way, since an unsure "yes" is not a "no". Or, with
+`soft=True`, every label of a silver sentence becomes the LLM's confidence in it, a probability
+the classifier learns to match (distillation), instead of a 0/1 decision.
 """
 import random
 from collections import Counter
@@ -109,6 +111,18 @@ def remove_unconfident_labels(doc: Doc, thresholds: Dict[str, float], report: Fi
             report.labels_removed[label] += 1
 
 
+def soft_targets(doc: Doc, report: FilterReport) -> None:
+    """Each label's value in `doc.cats` becomes the LLM's confidence in it (choice decoding's
+    probability of choosing it), which spaCy's textcat loss takes as a soft target."""
+    from .llm.label_task import CONFIDENCE_KEY
+
+    confidence = doc.user_data.get(CONFIDENCE_KEY)
+    if confidence is None:
+        report.unscored += 1
+        return
+    doc.cats = {label: float(confidence.get(label, score)) for label, score in doc.cats.items()}
+
+
 def cap_unlabelled(docs: List[Doc], share: float, seed: int = 0) -> Tuple[List[Doc], int]:
     """At most `share` of the returned docs without any label (e.g. gold train's share, so that
     silver cut from whole notes, mostly lines without a sign, does not shift the label priors):
@@ -152,10 +166,14 @@ def filter_docs(
     relabelled: Optional[Dict[str, Set[str]]] = None,
     confidence_thresholds: Optional[Dict[str, float]] = None,
     unconfident: str = "absent",
+    soft: bool = False,
 ) -> Tuple[List[Doc], FilterReport]:
     """Keep the docs that pass every enabled filter; each dropped doc is counted under the first
     filter it fails (in the order of FILTERS). With `confidence_thresholds`, the kept docs lose
-    the labels given below them (counted per label), as `unconfident` says (UNCONFIDENT)."""
+    the labels given below them (counted per label), as `unconfident` says (UNCONFIDENT); with
+    `soft`, each of their labels becomes the LLM's confidence in it instead."""
+    if soft and confidence_thresholds is not None:
+        raise ValueError("Soft targets replace the confidence thresholds: give one or the other.")
     if unconfident not in UNCONFIDENT:
         raise ValueError(f"unconfident must be one of {', '.join(UNCONFIDENT)}, not {unconfident!r}.")
     unknown = set(settings.enabled) - set(FILTERS)
@@ -191,6 +209,8 @@ def filter_docs(
         near.add(doc.text)
         if confidence_thresholds is not None:
             remove_unconfident_labels(doc, confidence_thresholds, report, unconfident)
+        elif soft:
+            soft_targets(doc, report)
         kept.append(doc)
     report.kept = len(kept)
     return kept, report
