@@ -78,6 +78,10 @@ def card(name: str, version: str, docs, runs: List[Tuple[str, dict]], filters: L
     filter_names = list(dict.fromkeys(f for _, report in filters for f in report.get("filters", [])))
     filter_rows = [(f, *[report.get("dropped", {}).get(f, 0) for _, report in filters]) for f in filter_names]
     filter_rows += [("seen", *[r.get("seen", 0) for _, r in filters]), ("kept", *[r.get("kept", 0) for _, r in filters])]
+    reproduce = "`weasel run bronze_dataset` (project vars `dataset_per_label`, `dataset_negatives_per_label`, `seed`, `dataset_version`)"
+    if extends:
+        reproduce = (f"{extends} as its card (`DATA_CARD-{extends.rpartition('-')[2]}.md`) says, then `weasel run bronze_topup` (project vars `topup_extends`, "
+                     "`topup_labels`, `topup_seed`, `topup_version`)")
     origin = (f"Version {version} extends {extends} (unchanged, first) with top-up runs for the labels it had fewest "
               "sentences of; each run's settings and filters are a column below.\n\n") if extends else ""
     positives = Counter(label for doc in docs for label in label_set(doc))
@@ -102,8 +106,7 @@ JSONL fields: `text`, `labels` (affirmed labels), `written_for` (the label of th
 {origin}{table(("setting", *names), settings_rows)}
 
 {summary.get("items", 0)} prompts answered, {summary.get("docs", 0)} sentences written, {summary.get("rejects", 0)}
-answers rejected (not parsed; kept aside, asked again). Reproduce: `weasel run bronze_dataset` (project vars
-`dataset_per_label`, `dataset_negatives_per_label`, `seed`, `dataset_version`).
+answers rejected (not parsed; kept aside, asked again). Reproduce: {reproduce}.
 
 ## Filters ({sum(r.get("seen", 0) for _, r in filters)} seen, {sum(r.get("kept", 0) for _, r in filters)} kept)
 {table(("filter: dropped", *[n for n, _ in filters]), filter_rows)}
@@ -148,8 +151,9 @@ def main(
     docs = read_docs(filtered)
     if not docs:
         msg.fail(f"{filtered} holds no sentences: nothing to publish.", exits=1)
-    runs = [(path.name.removesuffix(".summary.json").removesuffix(".json"), srsly.read_json(path)) for path in summary]
-    filters = [(filtered.stem, srsly.read_json(filtered.with_suffix(".filter.json")))]
+    part = f"bronze-v{version}" + (" top-up" if extends else "")
+    runs = [(part + (f" {i + 1}" if len(summary) > 1 else ""), srsly.read_json(path)) for i, path in enumerate(summary)]
+    filters = [(part, srsly.read_json(filtered.with_suffix(".filter.json")))]
     if extends:
         for suffix in (".summary.json", ".filter.json"):
             if not extends.with_suffix(suffix).exists():

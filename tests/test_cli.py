@@ -77,11 +77,24 @@ def test_bad_arguments_fail_before_the_model_loads(tmp_path):
 def test_unknown_label_and_broken_taxonomy(tmp_path):
     result = run("generate", tmp_path / "b.spacy", "--labels", "MEMORY_LOSS")
     assert result.returncode == 1 and "Unknown label(s) ['MEMORY_LOSS']" in result.stdout
+    result = run("generate", tmp_path / "b.spacy", "--labels", "DIAGNOSIS=many")
+    assert result.returncode == 1 and "the amount after '=' must be a whole number" in result.stdout
+    result = run("generate", tmp_path / "b.spacy", "--labels", "DIAGNOSIS=5,MEMORY_LOSS=3")
+    assert result.returncode == 1 and "Unknown label(s) ['MEMORY_LOSS']" in result.stdout
     result = run("generate", tmp_path / "b.spacy", "--paths.gguf", tmp_path / "none.gguf")
     assert result.returncode == 1 and "GGUF model file not found" in result.stdout
     (tmp_path / "tax.yml").write_text("name: x\n")
     result = run("generate", tmp_path / "b.spacy", "--paths.taxonomy", tmp_path / "tax.yml")
     assert result.returncode == 1 and "missing required key 'labels'" in result.stdout, result.stdout + result.stderr
+
+
+def test_generate_labels_take_their_own_amounts():
+    from ad_signs.cli import _label_counts
+    from ad_signs.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    assert _label_counts(None, 20, taxonomy) == dict.fromkeys(taxonomy.labels, 20)
+    assert _label_counts("DIAGNOSIS=500, PHYSIOLOGICAL_CHANGES", 20, taxonomy) == {"DIAGNOSIS": 500, "PHYSIOLOGICAL_CHANGES": 20}
 
 
 def test_help_lists_every_command_with_its_summary():

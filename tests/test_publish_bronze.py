@@ -73,11 +73,11 @@ def test_publish_then_extend_with_a_top_up(tmp_path):
     summary = srsly.read_json(out / "bronze-v2.summary.json")
     assert (summary["docs"], summary["items"]) == (9, 2)
     assert summary["settings"] == {k: v for k, v in SETTINGS.items() if k != "plan_seed"}  # only what both runs share
-    assert [run["name"] for run in summary["runs"]] == ["bronze-v1", "top_up"]
+    assert [run["name"] for run in summary["runs"]] == ["bronze-v1", "bronze-v2 top-up"]
     filters = srsly.read_json(out / "bronze-v2.filter.json")
     assert (filters["seen"], filters["kept"], filters["dropped"]) == (9, 3, {"roundtrip": 6})
     card = (out / "DATA_CARD.md").read_text()
-    assert "extends bronze-v1" in card and "| plan_seed | 0 | 1 |" in card and "| kept | 2 | 1 |" in card
+    assert "extends bronze-v1" in card and "weasel run bronze_topup" in card and "| plan_seed | 0 | 1 |" in card and "| kept | 2 | 1 |" in card
     assert f"| {LABELS[-1]} | 1 | 1 |" in card
     assert json.loads((out / "bronze-v2.jsonl").read_text().splitlines()[-1])["written_for"] == LABELS[-1]
 

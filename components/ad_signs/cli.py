@@ -7,7 +7,7 @@ overridden the spaCy way, e.g. `--paths.examples other.jsonl --components.llm.mo
 """
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import typer
 from wasabi import msg
@@ -164,7 +164,8 @@ def generate(
     output: Path = typer.Argument(..., help="DocBin (.spacy) of generated sentences"),
     per_label: int = typer.Option(20, help="Positive sentences to write per label"),
     negatives_per_label: int = typer.Option(10, help="Hard negatives (negated, hypothetical, family history) per label"),
-    labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy)"),
+    labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy), each with its own amount "
+                                               "of positives if given as LABEL=N (e.g. a top-up: DIAGNOSIS=500,PHYSIOLOGICAL_CHANGES=60)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="spacy-llm config (default: the library's llm_generate.cfg)"),
     seed: int = typer.Option(0, help="Seed for the prompt plan (the model's sampling seed is in the config)"),
     cache: Optional[Path] = typer.Option(None, dir_okay=False, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
@@ -190,15 +191,15 @@ def generate(
     overrides = _overrides(ctx, llm_cache=cache)
     # Check the labels against the config's taxonomy before loading the model.
     taxonomy = load_taxonomy(load_config(config, overrides=overrides, interpolate=True)["paths"].get("taxonomy"))
-    chosen = [label.strip() for label in labels.split(",")] if labels else taxonomy.labels
-    counts = {label: per_label for label in taxonomy.check_labels(chosen, "--labels")}
+    counts = _label_counts(labels, per_label, taxonomy)
     nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
     requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed)
     with _resumable(nlp, output, cache):
         docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
     summary.settings = {**model_settings(nlp), "template": task.template_name, "per_prompt": task.per_prompt,
-                        "plan_seed": seed, "per_label": per_label, "negatives_per_label": negatives_per_label,
+                        "plan_seed": seed, "per_label": per_label if set(counts.values()) == {per_label} else counts,
+                        "negatives_per_label": negatives_per_label,
                         "prompts": len(requests)}
     _write_run(docs, summary, output, rejects, max_reject_share)
 
@@ -255,6 +256,18 @@ def _check_docbins(*paths: Path) -> None:
     for path in paths:
         if path.suffix != ".spacy":
             msg.fail(f"{path}: not a .spacy DocBin.", exits=1)
+
+
+def _label_counts(labels: Optional[str], per_label: int, taxonomy) -> Dict[str, int]:
+    """`--labels` as {label: positives to write}: "A,B" (each `per_label`) or "A=500,B=60"."""
+    counts = {}
+    for item in (labels.split(",") if labels else taxonomy.labels):
+        label, sep, amount = item.strip().partition("=")
+        if sep and not amount.strip().isdigit():
+            msg.fail(f"--labels {item.strip()!r}: the amount after '=' must be a whole number, e.g. DIAGNOSIS=500.", exits=1)
+        counts[label.strip()] = int(amount) if sep else per_label
+    taxonomy.check_labels(counts, "--labels")
+    return counts
 
 
 @app.command("filter")
