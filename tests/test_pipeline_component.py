@@ -102,3 +102,20 @@ def test_sentence_docs_carry_what_the_note_has():
         token.tag_, token.pos_, token.lemma_ = "NN", "NOUN", token.lower_ + "-lemma"
     tagged = AdSignsClassifier._sentence_docs(doc, [(0, 6), (6, 9)])
     assert [(t.tag_, t.pos_, t.lemma_) for t in tagged[1]] == [(t.tag_, t.pos_, t.lemma_) for t in doc[6:9]]
+
+
+def test_soft_targets_train_and_a_target_outside_0_1_is_a_clear_error():
+    from spacy.training import Example
+
+    nlp = trained_nlp()
+    labels = load_taxonomy().labels
+    doc = nlp.make_doc("Daughter thinks he may be forgetting appointments.")
+    soft = Example(doc, doc.copy())
+    soft.reference.cats = {label: 0.7 if label == "NOTICE_BY_OTHERS" else 0.05 for label in labels}
+    before = nlp(doc.text).cats["NOTICE_BY_OTHERS"]
+    for _ in range(5):
+        nlp.update([soft])
+    assert abs(nlp(doc.text).cats["NOTICE_BY_OTHERS"] - 0.7) < abs(before - 0.7)  # learned toward the soft target
+    soft.reference.cats["DIAGNOSIS"] = 1.5
+    with pytest.raises(ValueError, match=r"doc.cats\['DIAGNOSIS'\] is 1.5: a training target must be a probability"):
+        nlp.update([soft])

@@ -139,6 +139,14 @@ class AdSignsClassifier(MultiLabel_TextCategorizer):
         self.cfg.update(operating_point=operating_point, operating_points=operating_points, spans_key=spans_key)
         self._splitter = ClinicalSentencizer()
 
+    def _validate_categories(self, examples: Iterable[Example]) -> None:
+        """A training target may be soft, a teacher's probability (`filter --soft`): any value in
+        [0, 1], which the loss (score - target) takes as it is; spaCy's own check wants 0 or 1."""
+        for eg in examples:
+            for label, value in eg.reference.cats.items():
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"doc.cats[{label!r}] is {value}: a training target must be a probability in [0, 1].")
+
     @property
     def thresholds(self) -> Dict[str, float]:
         """The decision threshold of each label, as the settings give it."""
