@@ -69,6 +69,26 @@ def bronze_agreement(bronze: List[Doc], relabelled: List[Doc]) -> Dict:
     return out
 
 
+def confidence_of_choices(silver: List[Doc]) -> Dict:
+    """The labeling LLM's confidence (choice decoding) in the labels it chose and in those it did
+    not, over silver: if the two are alike, the raw values are no probabilities to train on
+    (`filter --soft`); only thresholds chosen per label on gold dev separate them."""
+    from ad_signs.llm.label_task import CONFIDENCE_KEY
+
+    chosen, other = [], []
+    for doc in silver:
+        confidence = doc.user_data.get(CONFIDENCE_KEY)
+        if confidence is None:
+            continue
+        labels = label_set(doc)
+        for label, value in confidence.items():
+            (chosen if label in labels else other).append(value)
+    mean = lambda values: statistics.mean(values) if values else None  # noqa: E731
+    return {"chosen": {"labels": len(chosen), "mean": mean(chosen)},
+            "not_chosen": {"labels": len(other), "mean": mean(other),
+                           "at_least_0_5": sum(v >= 0.5 for v in other) / len(other) if other else None}}
+
+
 def main(
     corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with the gold train/dev/test .spacy"),
     output: Path = typer.Argument(..., help="JSON to write"),
@@ -98,6 +118,7 @@ def main(
                                                     "micro_p": scores["micro"]["p"], "micro_p_kept": kept["micro"]["p"],
                                                     "micro_r": scores["micro"]["r"], "micro_r_kept": kept["micro"]["r"],
                                                     "macro_f_kept": kept["macro_f"]}
+    result["silver_confidence"] = confidence_of_choices(docs["silver"])
     result["filters"] = {path.stem: srsly.read_json(path.with_suffix(".filter.json"))
                          for path in filtered if path.with_suffix(".filter.json").exists()}
     if bronze_relabel:

@@ -194,6 +194,23 @@ def test_roundtrip_rule_is_shared_by_the_filter_and_the_bronze_agreement():
     assert out["all"]["checked"] == 3 and out["all"]["agree"] == 2 and out["not_relabelled"] == 1
 
 
+def test_data_analysis_compares_the_confidence_of_chosen_and_other_labels():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "data_analysis.py"
+    spec = importlib.util.spec_from_file_location("data_analysis", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    silver = [llm_labelled("Dx: AD.", ["DIAGNOSIS"], {"DIAGNOSIS": 0.9, "AD_TREATMENT": 0.6}),
+              llm_labelled("BP 120/80.", [], {"DIAGNOSIS": 0.2}), NLP.make_doc("no confidence")]
+    out = module.confidence_of_choices(silver)
+    n_other = 2 * len(load_taxonomy().labels) - 1
+    assert out["chosen"] == {"labels": 1, "mean": 0.9}
+    assert out["not_chosen"]["labels"] == n_other and out["not_chosen"]["mean"] == pytest.approx(0.8 / n_other)
+    assert out["not_chosen"]["at_least_0_5"] == pytest.approx(1 / n_other)
+
+
 def test_unlabelled_sentences_are_capped_at_a_share_in_their_order():
     docs = [NLP(f"Line {i}.") for i in range(10)]
     for i, doc in enumerate(docs):
