@@ -11,6 +11,12 @@ the default architecture on gold train + that DocBin with the experiment's own `
     python benchmarks/silver_variants.py --variant absent=corpus/silver_filtered.spacy \
         --variant unknown=corpus/silver_unknown.spacy --variant balanced=corpus/silver_balanced.spacy --seeds 2
 (corpus/silver_filtered.spacy as the `filter` step wrote it before `--unlabelled-share` was its default.)
+Soft targets (each label the LLM's confidence; results/silver_soft_targets.json):
+
+    python -m ad_signs filter corpus/silver.spacy corpus/silver_soft.spacy --filters duplicates \
+        --gold corpus/train.spacy --gold corpus/dev.spacy --gold corpus/test.spacy --soft --unlabelled-share 0.4
+    python benchmarks/silver_variants.py --variant balanced=corpus/silver_balanced.spacy \
+        --variant soft=corpus/silver_soft.spacy --seeds 2 --out benchmarks/results/silver_soft_targets.json
 """
 import importlib.util
 import statistics
