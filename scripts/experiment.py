@@ -123,18 +123,21 @@ def train_and_score(job: Dict) -> Dict:
     """Train one run (unless a finished run with the same inputs exists), choose its thresholds on
     dev, score it on dev and test. Runs in a forked process: `spacy train` logs to its train.log."""
     output = Path(job["output"])
-    done, model = output / "fingerprint.txt", output / "model-best"
+    done, model, timing = output / "fingerprint.txt", output / "model-best", output / "train_seconds.txt"
     if not (done.exists() and done.read_text() == job["stamp"] and model.exists()):
         overrides = {"paths.train": job["train"], "paths.dev": job["dev"], "system.seed": job["seed"]}
         if job["max_epochs"]:
             overrides["training.max_epochs"] = job["max_epochs"]
+        started = time.perf_counter()
         train(Path(job["config"]), output, overrides, in_process=True)  # inherits the forked encoding cache
         calibrate(model, read_docs(job["dev"]))
+        timing.write_text(f"{time.perf_counter() - started:.1f}")  # training + thresholds, beside another run
         done.write_text(job["stamp"])
     nlp = spacy.load(model)
     labels = list(nlp.get_pipe("ad_signs").labels)
     thresholds = nlp.get_pipe("ad_signs").thresholds
     result = {key: job[key] for key in ("arch", "regime", "seed", "train_docs")}
+    result["train_seconds"] = float(timing.read_text()) if timing.exists() else None
     for split in ("dev", "test"):
         docs = read_docs(job[split])
         scores = score_matrix(nlp, docs, labels)
@@ -206,6 +209,7 @@ def summarize_regime(runs: List[Dict], baselines: Dict[str, List[Dict]], gold: n
              "macro_f": _mean_std([t["macro_f"] for t in test]), "micro_f": _mean_std([t["micro_f"] for t in test]),
              "binary_f": _mean_std([t["binary"]["f"] for t in test]), "brier": _mean_std([t["brier"] for t in test]),
              "dev_macro_f": _mean_std([r["dev"]["macro_f"] for r in runs]),
+             "train_seconds": _mean_std(seconds) if (seconds := [r["train_seconds"] for r in runs if r.get("train_seconds")]) else None,
              "binary_p": float(np.mean([t["binary"]["p"] for t in test])), "binary_r": float(np.mean([t["binary"]["r"] for t in test])),
              "per_label": {label: {m: float(np.mean([t["per_label"][label][m] for t in test])) for m in ("p", "r", "f")}
                            | {"support": test[0]["per_label"][label]["support"]} for label in labels}}

@@ -137,6 +137,7 @@ def headline(experiment: Dict, llm: Dict) -> Dict:
     def figures(s: Dict) -> Dict:
         return {"macro_f": s["macro_f"]["mean"], "micro_f": s["micro_f"]["mean"], "binary_f": s["binary_f"]["mean"],
                 "dev_macro_f": s["dev_macro_f"]["mean"], "per_label_f": {k: v["f"] for k, v in s["per_label"].items()},
+                "train_seconds": (s.get("train_seconds") or {}).get("mean"),
                 **{name: s[name] for name in ("vs_gold", "vs_scarce_gold") if name in s}}
 
     return {"architectures": {arch: {"sentences_per_second": a["speed"]["sentences_per_second"],

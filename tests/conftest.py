@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List
 
 import pytest
+import srsly
 
 ROOT = Path(__file__).parent.parent
 
@@ -91,10 +92,11 @@ def write_jsonl(path: Path, rows) -> Path:
 def encoders_dir(tmp_path_factory):
     """Both encoders, built from the real local all-MiniLM-L6-v2 as the `encoders` step builds them."""
     pytest.importorskip("model2vec")
-    from ad_signs.encoder_build import build_encoders
+    from ad_signs.encoder_build import build_encoders, static_vocabulary
 
     out = tmp_path_factory.mktemp("encoders")
-    build_encoders(out)
+    texts = [r["text"] for r in srsly.read_jsonl(ROOT / "assets/gold/train.jsonl")]
+    build_encoders(out, vocabulary=static_vocabulary(texts))
     return out
 
 

