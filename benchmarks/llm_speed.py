@@ -5,13 +5,15 @@ one sentence per prompt with N prompts answered together (`n_parallel`). Seconds
 the ratio to one at a time with prefix reuse (the earlier default) and F1 on the sentences each setting labelled.
 
     python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --no-reuse-sentences 10 --parallel 8 --parallel 32
+For the default setting it also shows where the time goes: tokens evaluated and llama.cpp calls
+per sentence, and the prompt speed of this machine now (so tokens / speed is the floor on 2 cores).
 Writes benchmarks/results/llm_speed.json. Dev only: never used on test. With an endpoint config
 (components/ad_signs/configs/llm_endpoint.cfg) only the default setting runs: the others are the local decoder's.
 """
 import statistics
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import srsly
 import typer
@@ -28,6 +30,42 @@ MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"  # several se
 def configured(config: Path) -> int:
     """The config's own n_parallel."""
     return int(load_config(config)["components"]["llm"]["model"].get("n_parallel", 1))
+
+
+class EvalCounter:
+    """Counts the tokens and calls of llama.cpp evaluations (`Llama.eval`) and times them."""
+
+    def __init__(self, llm):
+        self.llm, self.tokens, self.calls, self.seconds = llm, 0, 0, 0.0
+
+    def __enter__(self) -> "EvalCounter":
+        original = type(self.llm).eval
+
+        def counted(tokens):
+            started = time.perf_counter()
+            original(self.llm, tokens)
+            self.seconds += time.perf_counter() - started
+            self.tokens, self.calls = self.tokens + len(tokens), self.calls + 1
+
+        self.llm.eval = counted  # shadows the method on this instance only
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.llm.eval
+
+
+def eval_rates(llm, text: str, n: int = 64) -> Dict[str, float]:
+    """Prompt speed on this machine now: `n` tokens of `text` evaluated in one call, and one token
+    alone, after the current context (which is kept)."""
+    keep = llm.n_tokens
+    tokens = llm.tokenize(text.encode("utf8"), add_bos=False)[:n]
+    timings = []
+    for probe in (tokens, tokens[:1]):
+        started = time.perf_counter()
+        llm.eval(probe)
+        timings.append(time.perf_counter() - started)
+        llm.n_tokens = keep
+    return {"prompt_tokens_per_s": len(tokens) / timings[0], "one_token_eval_s": timings[1]}
 
 
 def run_result(rows, predicted, seconds, rejects, per_prompt, reuse, labels) -> dict:
@@ -59,11 +97,21 @@ def main(
     decoder = getattr(model, "choice_decoder", None)
     if decoder is None:  # an endpoint: prefix reuse and several per prompt are settings of the local decoder
         settings = settings[:1]
-    runs, many = {}, prompt_template(MANY_TEMPLATE)
+    runs, many, profile = {}, prompt_template(MANY_TEMPLATE), None
     for name, subset, per_prompt, reuse in settings:
         if decoder is not None:
             decoder.reuse_prefix = reuse
-        predicted, seconds, rejects = label_rows(nlp, subset, per_prompt, many)
+        if decoder is not None and name == settings[0][0]:  # the default: where its time goes
+            with EvalCounter(decoder.llm) as counter:
+                predicted, seconds, rejects = label_rows(nlp, subset, per_prompt, many)
+            rates = eval_rates(decoder.llm, " ".join(r["text"] for r in rows))
+            profile = {"tokens_per_sentence": counter.tokens / len(subset), "evals_per_sentence": counter.calls / len(subset),
+                       "eval_seconds_per_sentence": counter.seconds / len(subset), **rates,
+                       "floor_seconds_per_sentence": counter.tokens / len(subset) / rates["prompt_tokens_per_s"]}
+            msg.info(f"{profile['tokens_per_sentence']:.1f} tokens evaluated a sentence in {profile['evals_per_sentence']:.1f} "
+                     f"calls; prompt speed {rates['prompt_tokens_per_s']:.0f} tokens/s, one token {rates['one_token_eval_s'] * 1000:.0f} ms")
+        else:
+            predicted, seconds, rejects = label_rows(nlp, subset, per_prompt, many)
         runs[name] = run_result(subset, predicted, seconds, rejects, per_prompt, reuse, labels)
         msg.info(f"{name}: {runs[name]['seconds_per_sentence']:.2f} s/sentence, macro F1 {runs[name]['macro_f']:.2f}")
     if decoder is not None:
@@ -87,7 +135,7 @@ def main(
     n = configured(config)
     result = {"gold": str(gold), "model": identity.get("model"), "decoding": identity.get("decoding"),
               "config_setting": f"1 per prompt, {n} in parallel" if n > 1 else "1 per prompt, prefix reuse",
-              "runs": runs}
+              "runs": runs, "default_profile": profile}
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
     msg.table([(name, r["sentences"], f"{r['seconds_per_sentence']:.2f}", f"{r['time_vs_default']:.2f}",

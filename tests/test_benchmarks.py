@@ -56,3 +56,40 @@ def test_throughput_counts_sentences_and_words():
     assert result["sentences"] == 3 * len(split_sentences(NOTE))
     assert result["words"] == 3 * sum(not token.is_space for token in nlp(NOTE))
     assert result["sentences_per_second"] == pytest.approx(result["sentences"] / result["seconds"])
+
+
+def test_compare_runs_pairs_the_runs_both_experiments_have(tmp_path):
+    for folder, macro in (("before", 0.70), ("after", 0.72)):
+        (tmp_path / folder).mkdir()
+        for run in ("fast-gold-seed0", "fast-gold-seed1"):
+            srsly.write_json(tmp_path / folder / f"{run}.json", {"dev": {"macro_f": macro, "binary": {"f": macro + 0.1}}})
+    srsly.write_json(tmp_path / "after" / "fast-silver-seed0.json", {"dev": {"macro_f": 0.3, "binary": {"f": 0.5}}})
+    out = tmp_path / "compare.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/compare_runs.py"), str(tmp_path / "before"), str(tmp_path / "after"),
+                    "--out", str(out)], check=True, cwd=ROOT)
+    result = srsly.read_json(out)
+    assert result["runs"] == 2 and result["improved_macro_f"] == 2  # the run only one experiment has is left out
+    assert result["macro_f"] == pytest.approx([0.70, 0.72]) and result["binary_f"] == pytest.approx([0.80, 0.82])
+
+
+def test_llm_speed_counts_the_tokens_each_eval_call_takes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llm_speed", ROOT / "benchmarks/llm_speed.py")
+    llm_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(llm_speed)
+
+    class FakeLlama:  # test double: records what it is asked to evaluate
+        def __init__(self):
+            self.evaluated = []
+
+        def eval(self, tokens):
+            self.evaluated.append(list(tokens))
+
+    llm = FakeLlama()
+    with llm_speed.EvalCounter(llm) as counter:
+        llm.eval([1, 2, 3])
+        llm.eval([4])
+    llm.eval([5])  # after the block: no longer counted
+    assert (counter.tokens, counter.calls) == (4, 2) and counter.seconds >= 0
+    assert llm.evaluated == [[1, 2, 3], [4], [5]] and "eval" not in vars(llm)
