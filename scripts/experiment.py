@@ -87,20 +87,27 @@ def fingerprint(*parts) -> str:
     return digest.hexdigest()
 
 
-def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed: int, scarce: int = 0) -> Dict[str, tuple]:
+def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed: int, scarce: int = 0,
+                  gold_weight: int = 1) -> Dict[str, tuple]:
     """One training DocBin per regime (and per curve amount) under `out`: {name: (path, stamp,
     size)}, the stamp naming the regime's inputs (a DocBin's bytes vary from one process to the
     next). `scarce` > 0 adds the paper's setting: the first `scarce` gold train sentences alone
-    and with silver and bronze."""
+    and with silver and bronze. In a regime that mixes gold with silver or bronze, each gold
+    sentence appears `gold_weight` times (the weight of gold against the synthetic data)."""
     out.mkdir(parents=True, exist_ok=True)
     docs = {name: read_docs(path) for name, path in sources.items()}
     recipes = {**REGIMES, **({"gold_bronze_unfiltered": ["train", "bronze_unfiltered"]} if "bronze_unfiltered" in docs else {})}
     if scarce:
         docs["scarce"] = docs["train"][:scarce]
         recipes.update(scarce_gold=["scarce"], scarce_gold_silver_bronze=["scarce", "silver", "bronze"])
-    regimes = {name: [doc for part in parts for doc in docs[part]] for name, parts in recipes.items()}
+
+    def weight(part: str, parts: List[str]) -> int:
+        return gold_weight if part in ("train", "scarce") and len(parts) > 1 else 1
+
+    regimes = {name: [doc for part in parts for doc in docs[part] * weight(part, parts)] for name, parts in recipes.items()}
     inputs = {**{part: [path] for part, path in sources.items()}, "scarce": [sources["train"], f"first {scarce}"]}
-    stamps = {name: fingerprint(*[x for part in parts for x in inputs[part]]) for name, parts in recipes.items()}
+    stamps = {name: fingerprint(*[x for part in parts for x in inputs[part]], *([f"gold x{gold_weight}"] * (weight(parts[0], parts) > 1)))
+              for name, parts in recipes.items()}
     for amount in amounts:
         sampled = []
         for part in ("silver", "bronze"):
@@ -108,7 +115,7 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
             random.Random(seed).shuffle(shuffled)
             sampled += shuffled[: round(len(shuffled) * amount / 100)]
         name = f"gold_silver_bronze_{amount}pct"
-        regimes[name] = docs["train"] + sampled
+        regimes[name] = docs["train"] * gold_weight + sampled
         stamps[name] = fingerprint(stamps["gold_silver_bronze"], amount, seed)
     paths = {}
     for name, regime_docs in regimes.items():
@@ -312,6 +319,8 @@ def main(
     external: List[str] = typer.Option([], help="NAME=DOCBIN, repeatable: another test set (other authors) every run is also scored on"),
     dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Dev DocBin for epochs, thresholds and every choice (default: CORPUS/dev.spacy)"),
     rare_count: int = typer.Option(4, "--rare", min=0, help="How many of the labels with the fewest gold train sentences are 'rare' (compared on their own)"),
+    gold_weight: int = typer.Option(1, min=1, help="Times each gold sentence appears in a regime that mixes gold with silver or bronze"),
+    only: str = typer.Option("", help="Train only these regimes (comma-separated), for a comparison on dev; '' for all"),
 ):
     from ad_signs import encoders, pipeline
     from ad_signs.encoders import encoding_cache
@@ -323,7 +332,12 @@ def main(
     sources = {"train": corpus / "train.spacy", "silver": silver, "bronze": bronze}
     if unfiltered_bronze:
         sources["bronze_unfiltered"] = unfiltered_bronze
-    regimes = write_regimes(sources, training / "data", amount_list, seed, scarce)
+    regimes = write_regimes(sources, training / "data", amount_list, seed, scarce, gold_weight)
+    if only:
+        unknown = set(only.split(",")) - set(regimes)
+        if unknown:
+            msg.fail(f"--only: no regime {', '.join(sorted(unknown))}; the regimes are {', '.join(regimes)}", exits=1)
+        regimes = {name: regimes[name] for name in dict.fromkeys([BASELINE, *only.split(",")])}  # gold: the baseline
     dev, test = dev or corpus / "dev.spacy", corpus / "test.spacy"
     external_sets = parse_architectures(external, "--external", "patients=corpus/patients.spacy")
     texts = [doc.text for path in [*sources.values(), dev, test, *external_sets.values()] for doc in read_docs(path)]
@@ -345,12 +359,12 @@ def main(
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
         msg.divider(f"{default}: every regime")
         runs += run_all(jobs_for(default, list(regimes)), jobs)
-        dev_scores = {r: np.mean([x["dev"]["macro_f"] for x in runs if x["regime"] == r]) for r in AUGMENTED}
-        best_augmented = max(dev_scores, key=dev_scores.get)
+        dev_scores = {r: np.mean([x["dev"]["macro_f"] for x in runs if x["regime"] == r]) for r in AUGMENTED if r in regimes}
+        best_augmented = max(dev_scores, key=dev_scores.get, default=BASELINE)
         others = [name for name in archs if name != default]
         if others:
             msg.divider(f"{', '.join(others)}: gold and {best_augmented} (the default's best augmented regime on dev)")
-            runs += run_all([job for name in others for job in jobs_for(name, [BASELINE, best_augmented])], jobs)
+            runs += run_all([job for name in others for job in jobs_for(name, list(dict.fromkeys([BASELINE, best_augmented])))], jobs)
 
     labels = load_taxonomy().labels
     rare = rare_labels(labels, read_docs(sources["train"]), rare_count)

@@ -41,6 +41,11 @@ def test_regimes_with_the_scarce_gold_setting(tmp_path):
     assert scarce == [f"train sentence {i}" for i in range(6)]  # the first N, in file order
     again = experiment.write_regimes(sources, tmp_path / "again", [50], seed=0, scarce=5)
     assert again["scarce_gold"][1] != regimes["scarce_gold"][1] and again["gold"][1] == regimes["gold"][1]  # stamps
+    weighted = experiment.write_regimes(sources, tmp_path / "weighted", [50], seed=0, scarce=6, gold_weight=3)
+    sizes = {name: size for name, (_, _, size) in weighted.items()}
+    assert sizes == {"gold": 10, "silver": 4, "bronze": 3, "gold_silver": 34, "gold_bronze": 33, "gold_silver_bronze": 37,
+                     "scarce_gold": 6, "scarce_gold_silver_bronze": 25, "gold_silver_bronze_50pct": 30 + 2 + 2}
+    assert weighted["gold"][1] == regimes["gold"][1] and weighted["gold_bronze"][1] != regimes["gold_bronze"][1]
 
 
 def test_scarce_regimes_are_also_compared_with_scarce_gold_alone():

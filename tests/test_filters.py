@@ -222,3 +222,40 @@ def test_unlabelled_sentences_are_capped_at_a_share_in_their_order():
     assert cap_unlabelled(docs, 0.5, seed=1)[0] == kept  # seeded
     with pytest.raises(ValueError, match="in \\[0, 1\\)"):
         cap_unlabelled(docs, 1.0)
+
+
+def test_silver_is_kept_where_the_gold_judge_agrees_with_the_llm(tmp_path):
+    from ad_signs.filters import agree_with_judge
+    from conftest import trained_nlp
+
+    judge = trained_nlp()  # a real bag-of-words classifier trained on gold train
+    pipe = judge.get_pipe("ad_signs")
+    texts = ["Wife reports he repeats the same questions every day.", "Started donepezil 5 mg daily.",
+             "Needs help with bathing and dressing.", "Chest is clear to auscultation."]
+    decided = [{label for label, score in doc.cats.items() if score >= pipe.thresholds[label]} for doc in judge.pipe(texts)]
+    taxonomy = load_taxonomy()
+    silver = []
+    for text, labels in zip(texts, decided):
+        agreed = NLP.make_doc(text)
+        agreed.cats = taxonomy.cats(sorted(labels))  # the LLM said what the judge says: kept
+        extra = next(label for label in taxonomy.labels if label not in labels)
+        disagreed = NLP.make_doc(text + " Again.")
+        disagreed.cats = taxonomy.cats(sorted(labels | {extra}))  # one label the judge does not give: dropped
+        silver += [agreed, disagreed]
+    kept, disagreements = agree_with_judge(silver, judge)
+    assert [doc.text for doc in kept] == texts
+    assert sum(counts["llm_only"] for counts in disagreements.values()) == len(texts)
+    assert set(disagreements) == set(taxonomy.labels)
+
+    DocBin(docs=silver, store_user_data=True).to_disk(tmp_path / "silver.spacy")
+    judge.to_disk(tmp_path / "judge")
+    result = CliRunner().invoke(app, ["filter", str(tmp_path / "silver.spacy"), str(tmp_path / "out.spacy"), "--filters", "",
+                                      "--agree-with", str(tmp_path / "judge")])
+    assert result.exit_code == 0, result.output
+    report = srsly.read_json(tmp_path / "out.filter.json")
+    assert report["kept"] == len(texts) and report["dropped"]["judge"] == len(texts) and "judge" in report["filters"]
+
+    unknown = NLP.make_doc("A sentence with a label from another taxonomy.")
+    unknown.cats = {"OTHER_LABEL": 1.0}
+    with pytest.raises(ValueError, match="OTHER_LABEL"):
+        agree_with_judge([unknown], judge)

@@ -296,6 +296,8 @@ def filter_(
     unconfident: str = typer.Option("absent", help="A label taken off below its threshold becomes: 'absent' (0) or 'unknown' (left out of doc.cats: not trained on)"),
     unlabelled_share: Optional[float] = typer.Option(None, min=0.0, max=0.99, help="Keep at most this share of sentences without a label (a seeded sample), e.g. gold train's"),
     soft: bool = typer.Option(False, "--soft", help="Each label becomes the LLM's confidence in it (a soft target; instead of --confidence)"),
+    agree_with: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
+                                              help="A pipeline trained on gold only (`judge`): keep a sentence only where its labels equal the LLM's (last)"),
 ):
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
@@ -303,7 +305,7 @@ def filter_(
     import srsly
 
     from .atomic import replaced_when_done
-    from .filters import FilterSettings, cap_unlabelled, filter_docs
+    from .filters import FilterSettings, agree_with_judge, cap_unlabelled, filter_docs
     from .metrics import label_set
     from .readers import read_docs, write_docs
     from .taxonomy import load_taxonomy
@@ -333,9 +335,20 @@ def filter_(
         kept, report.dropped["unlabelled_share"] = cap_unlabelled(kept, unlabelled_share)
         report.kept = len(kept)
         enabled = [*enabled, "unlabelled_share"]
+    disagreements = None
+    if agree_with is not None:
+        import spacy
+
+        try:
+            agreed, disagreements = agree_with_judge(kept, spacy.load(agree_with))
+        except (KeyError, ValueError, OSError) as err:
+            msg.fail(f"--agree-with {agree_with}: {err}", exits=1)
+        report.dropped["judge"], report.kept = len(kept) - len(agreed), len(agreed)
+        kept, enabled = agreed, [*enabled, "judge"]
     write_docs(kept, output)
     with replaced_when_done(output.with_suffix(".filter.json")) as partial:
-        srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds, "soft_targets": soft})
+        srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds, "soft_targets": soft,
+                                   "judge": str(agree_with) if agree_with else None, "judge_disagreements": disagreements})
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
               header=(f"{report.seen} sentences", "dropped"), divider=True)
     if thresholds is not None:
@@ -344,6 +357,34 @@ def filter_(
     if (thresholds is not None or soft) and report.unscored:
         msg.warn(f"{report.unscored} kept sentences have no confidence (not choice-decoded): their labels stay.")
     msg.good(f"{report.kept} of {report.seen} kept -> {output}")
+
+
+@app.command(context_settings=OVERRIDES)
+def judge(
+    ctx: typer.Context,
+    output: Path = typer.Argument(..., help="Folder for the trained pipeline (its model-best is the judge)"),
+    config: Path = typer.Option(..., exists=True, dir_okay=False, help="Training config: the default architecture"),
+    train_path: Path = typer.Option(..., "--train", exists=True, dir_okay=False, help="Gold train DocBin"),
+    dev: Path = typer.Option(..., exists=True, dir_okay=False, help="Dev DocBin: epochs and thresholds"),
+    seed: int = typer.Option(0, help="Training seed"),
+    max_epochs: int = typer.Option(0, min=0, help="Training epochs (0: the config's own)"),
+):
+    """Train a classifier on gold only and choose its thresholds on dev: the second labeler that
+    silver's LLM labels must agree with (`filter --agree-with OUTPUT/model-best`). Other config
+    values the spaCy way, e.g. `--paths.encoders other/encoders`."""
+    from .calibration import calibrate
+    from .readers import read_docs
+    from .training import TrainingError, train
+
+    _check_docbins(train_path, dev)
+    try:
+        epochs = {"training.max_epochs": max_epochs} if max_epochs else {}
+        best = train(config, output, {"paths.train": train_path, "paths.dev": dev, "system.seed": seed, **epochs, **_overrides(ctx)})
+    except TrainingError as err:
+        msg.fail(str(err), exits=1)
+    points = calibrate(best, read_docs(dev))
+    msg.table([(label, f"{t:.3f}") for label, t in points["f1"].items()], header=("label", "threshold (dev F1)"), divider=True)
+    msg.good(f"Judge trained on {train_path}, thresholds on {dev} -> {best}")
 
 
 @app.command()

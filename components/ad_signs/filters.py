@@ -19,6 +19,11 @@ as absent (0) or, with `unconfident="unknown"`, out of `doc.cats`, which spaCy's
 as a missing value: no gradient either way, since an unsure "yes" is not a "no". Or, with
 `soft=True`, every label of a silver sentence becomes the LLM's confidence in it, a probability
 the classifier learns to match (distillation), instead of a 0/1 decision.
+
+`agree_with_judge` is a second labeler for silver: a classifier trained on gold only (the
+default architecture, thresholds chosen on gold dev; `python -m ad_signs judge`). A silver
+sentence is kept only where the label set it decides equals the LLM's, as the round trip does for
+bronze: what two independent labelers agree on is less often wrong than what either says alone.
 """
 import random
 from collections import Counter
@@ -121,6 +126,30 @@ def soft_targets(doc: Doc, report: FilterReport) -> None:
         report.unscored += 1
         return
     doc.cats = {label: float(confidence.get(label, score)) for label, score in doc.cats.items()}
+
+
+def agree_with_judge(docs: List[Doc], judge, component: str = "ad_signs") -> Tuple[List[Doc], Dict[str, Dict[str, int]]]:
+    """The docs whose labels equal those `judge` (a pipeline with an `ad_signs` component) decides
+    at its thresholds, and, per label, how many of the other docs had it from the LLM only
+    ("llm_only") and from the judge only ("judge_only")."""
+    from .calibration import score_matrix
+
+    pipe = judge.get_pipe(component)
+    labels = list(pipe.labels)
+    unknown = {label for doc in docs for label in doc.cats} - set(labels)
+    if unknown:
+        raise ValueError(f"The judge has no label {', '.join(sorted(unknown))}: train it on the same taxonomy.")
+    decided = score_matrix(judge, docs, labels) >= [pipe.thresholds[label] for label in labels]
+    kept, disagreements = [], {label: Counter(llm_only=0, judge_only=0) for label in labels}
+    for doc, row in zip(docs, decided):
+        llm, judged = label_set(doc), {label for label, on in zip(labels, row) if on}
+        if llm == judged:
+            kept.append(doc)
+        for label in llm - judged:
+            disagreements[label]["llm_only"] += 1
+        for label in judged - llm:
+            disagreements[label]["judge_only"] += 1
+    return kept, {label: dict(counts) for label, counts in disagreements.items()}
 
 
 def cap_unlabelled(docs: List[Doc], share: float, seed: int = 0) -> Tuple[List[Doc], int]:
