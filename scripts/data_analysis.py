@@ -1,11 +1,14 @@
 """The paper's data analysis for gold, silver and bronze: size, label distribution, sentence
 length, vocabulary and distinct-n diversity, duplicates, overlap with the gold test split
 (leakage: must be 0); how noisy silver is (the LLM's labels of gold dev against the gold
-labels); how many bronze sentences a second, data-to-label pass agrees with.
+labels); how many bronze sentences a second, data-to-label pass agrees with; how much cleaner
+silver is where the gold-only judge agrees with the LLM (on gold test sentences, which neither the
+judge nor the LLM's thresholds were chosen on: measured, never tuned on).
 
     python scripts/data_analysis.py corpus metrics/data.json --silver corpus/silver.spacy \
         --bronze corpus/bronze.spacy --filtered corpus/bronze_filtered.spacy \
-        --llm-dev metrics/llm_dev.json --bronze-relabel corpus/bronze_relabel.spacy
+        --llm-dev metrics/llm_dev.json --bronze-relabel corpus/bronze_relabel.spacy \
+        --judge training/judge/model-best --llm-test corpus/llm_test.spacy
 """
 import statistics
 from collections import Counter
@@ -18,8 +21,8 @@ from spacy.tokens import Doc
 from wasabi import msg
 
 from ad_signs.atomic import write_json
-from ad_signs.filters import is_positive, roundtrip_agrees
-from ad_signs.metrics import NO_LABEL, label_set
+from ad_signs.filters import FilterReport, agree_with_judge, is_positive, remove_unconfident_labels, roundtrip_agrees
+from ad_signs.metrics import NO_LABEL, label_set, score_label_sets
 from ad_signs.readers import read_docs
 from ad_signs.taxonomy import load_taxonomy
 from ad_signs.text import distinct_n, distinct_n_at, lower_tokens, normalize
@@ -89,6 +92,25 @@ def confidence_of_choices(silver: List[Doc]) -> Dict:
                            "at_least_0_5": sum(v >= 0.5 for v in other) / len(other) if other else None}}
 
 
+def judge_agreement(llm_docs: List[Doc], gold_docs: List[Doc], thresholds: Dict[str, float], judge, labels: List[str]) -> Dict:
+    """Silver's noise with and without the judge, on gold sentences the LLM labelled: the LLM's
+    labels (above their confidence thresholds, as the filter keeps them) against gold, over all
+    sentences and over those where the judge's label set equals the LLM's (what silver keeps)."""
+    gold = {doc.text: label_set(doc) for doc in gold_docs}
+    llm_docs = [doc for doc in llm_docs if doc.text in gold]
+    for doc in llm_docs:
+        remove_unconfident_labels(doc, thresholds, FilterReport())
+    kept = {doc.text for doc in agree_with_judge(llm_docs, judge)[0]}
+
+    def scores(docs: List[Doc]) -> Dict:
+        truth, predicted = [gold[doc.text] for doc in docs], [label_set(doc) for doc in docs]
+        metrics = score_label_sets(truth, predicted, labels)
+        return {"sentences": len(docs), "micro": metrics["micro"], "macro_f": metrics["macro_f"],
+                "exact_match": sum(t == p for t, p in zip(truth, predicted)) / len(docs) if docs else None}
+
+    return {"all": scores(llm_docs), "judge_agrees": scores([doc for doc in llm_docs if doc.text in kept])}
+
+
 def main(
     corpus: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with the gold train/dev/test .spacy"),
     output: Path = typer.Argument(..., help="JSON to write"),
@@ -97,6 +119,8 @@ def main(
     filtered: List[Path] = typer.Option([], exists=True, dir_okay=False, help="Filtered silver/bronze DocBins, analysed too (repeatable)"),
     llm_dev: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Metrics of the LLM's labels of gold dev (`evaluate`)"),
     bronze_relabel: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze labelled again by the data-to-label LLM"),
+    judge: Optional[Path] = typer.Option(None, exists=True, file_okay=False, help="The gold-only judge of silver (`filter --agree-with`)"),
+    llm_test: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="The LLM's labels of gold test (with --judge and --llm-dev)"),
 ):
     labels = load_taxonomy().labels
 
@@ -118,6 +142,11 @@ def main(
                                                     "micro_p": scores["micro"]["p"], "micro_p_kept": kept["micro"]["p"],
                                                     "micro_r": scores["micro"]["r"], "micro_r_kept": kept["micro"]["r"],
                                                     "macro_f_kept": kept["macro_f"]}
+        if judge and llm_test:
+            import spacy
+
+            result["silver_noise"]["judge"] = {"on": "gold test", "judge": str(judge), **judge_agreement(
+                read_docs(llm_test), docs["gold test"], scores.get("confidence", {}).get("thresholds", {}), spacy.load(judge), labels)}
     result["silver_confidence"] = confidence_of_choices(docs["silver"])
     result["filters"] = {path.stem: srsly.read_json(path.with_suffix(".filter.json"))
                          for path in filtered if path.with_suffix(".filter.json").exists()}

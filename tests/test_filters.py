@@ -1,4 +1,6 @@
 """Quality filters on LLM-made sentences: each drops what it should, is counted, can be switched off."""
+from pathlib import Path
+
 import pytest
 import spacy
 import srsly
@@ -254,6 +256,24 @@ def test_silver_is_kept_where_the_gold_judge_agrees_with_the_llm(tmp_path):
     assert result.exit_code == 0, result.output
     report = srsly.read_json(tmp_path / "out.filter.json")
     assert report["kept"] == len(texts) and report["dropped"]["judge"] == len(texts) and "judge" in report["filters"]
+
+    # data_analysis: the LLM's labels against gold, over all sentences and where the judge agrees
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("data_analysis", Path(__file__).resolve().parents[1] / "scripts/data_analysis.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gold = []
+    for doc in silver[::2]:  # gold = what the judge decides: where it agrees, the LLM is exactly right
+        copy = NLP.make_doc(doc.text)
+        copy.cats = dict(doc.cats)
+        gold.append(copy)
+    llm = [silver[0], silver[2].copy(), *silver[4::2]]
+    llm[1].cats = dict(silver[3].cats)  # wrong on one sentence (a label too many): the judge disagrees
+    noise = module.judge_agreement(llm, gold, {}, judge, taxonomy.labels)
+    assert noise["all"]["sentences"] == 4 and noise["all"]["exact_match"] == 0.75
+    assert noise["judge_agrees"] == {**noise["judge_agrees"], "sentences": 3, "exact_match": 1.0}
+    assert noise["judge_agrees"]["micro"]["p"] == 1.0 and noise["all"]["micro"]["p"] < 1.0
 
     unknown = NLP.make_doc("A sentence with a label from another taxonomy.")
     unknown.cats = {"OTHER_LABEL": 1.0}

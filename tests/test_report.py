@@ -71,6 +71,12 @@ def test_the_report_renders_the_run():
     assert "| gold test | 10 | 0.60 | 50% | 12.0 | 80 | 0.30 | 0.80 | 0.80 | 0.0% | — |" in text
     assert ("Best regime on macro F1: **gold + silver + bronze**, -0.050 over gold only (95 % bootstrap interval -0.020 "
             "to +0.040; share of resamples where it is not better: 0.250).") in text
+    judged = {"all": {"sentences": 400, "micro": {"p": 0.65, "r": 0.52}, "exact_match": 0.64},
+              "judge_agrees": {"sentences": 250, "micro": {"p": 0.94, "r": 0.74}, "exact_match": 0.88}}
+    ctx = run()
+    ctx["data"]["silver_noise"] = {"micro_f": 0.5, "macro_f": 0.5, "binary": {"f": 0.8, "p": 0.8, "r": 0.8}, "judge": judged}
+    assert ("the judge agrees with the LLM on 250 (62%). There the LLM's labels have precision 0.94 and recall 0.74, and 88% "
+            "of the sentences have exactly the gold labels; over all sentences precision 0.65, recall 0.52, 64% exact.") in report.render(ctx)
     for absent in ("## Why train a classifier", "## Speed and scale", "## Findings on whole notes", "scarce gold",
                    "**Packaged as `en_ad_signs_trf`**", "How noisy is silver"):
         assert absent not in text  # the sections without their results
