@@ -96,6 +96,9 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     sentence appears `gold_weight` times (the weight of gold against the synthetic data)."""
     out.mkdir(parents=True, exist_ok=True)
     docs = {name: read_docs(path) for name, path in sources.items()}
+    empty = [str(sources[name]) for name, part in docs.items() if not part]
+    if empty:
+        raise ValueError(f"No sentences in {', '.join(empty)}: every regime needs data (label or generate more, or loosen the filters).")
     recipes = {**REGIMES, **({"gold_bronze_unfiltered": ["train", "bronze_unfiltered"]} if "bronze_unfiltered" in docs else {})}
     if scarce:
         docs["scarce"] = docs["train"][:scarce]
@@ -332,7 +335,10 @@ def main(
     sources = {"train": corpus / "train.spacy", "silver": silver, "bronze": bronze}
     if unfiltered_bronze:
         sources["bronze_unfiltered"] = unfiltered_bronze
-    regimes = write_regimes(sources, training / "data", amount_list, seed, scarce, gold_weight)
+    try:
+        regimes = write_regimes(sources, training / "data", amount_list, seed, scarce, gold_weight)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
     if only:
         unknown = set(only.split(",")) - set(regimes)
         if unknown:

@@ -82,7 +82,9 @@ def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Di
         f"the local LLM; that input {'holds' if silver.get('sensitive') else 'holds no'} records marked as patient data "
         "(a SUBJECT_ID/subject_id field, as in MIMIC). Bronze "
         f"(label-to-data): {bronze.get('docs', 'n/a')} sentences written by the local LLM from the label definitions alone "
-        f"(model file SHA-256 `{gguf_sha}`), then filtered.",
+        f"(model file SHA-256 `{gguf_sha}`), then filtered. The runs trained on `{summary['sources'].get('silver', 'n/a')}` "
+        f"and `{summary['sources'].get('bronze', 'n/a')}` (`_judged`: kept only where a classifier trained on gold alone, "
+        "`python -m ad_signs judge`, decides the same labels as the LLM).",
         INTENDED_USE,
     ])
     meta = {**base, "name": package.split("_", 1)[1], "description": base["description"], "notes": notes,
