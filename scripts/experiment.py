@@ -104,12 +104,13 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
         docs["scarce"] = docs["train"][:scarce]
         recipes.update(scarce_gold=["scarce"], scarce_gold_silver_bronze=["scarce", "silver", "bronze"])
 
-    def weight(part: str, parts: List[str]) -> int:
-        return gold_weight if part in ("train", "scarce") and len(parts) > 1 else 1
+    def weighted(parts: List[str]) -> bool:  # a mixture: gold (or scarce gold) with silver or bronze
+        return gold_weight > 1 and len(parts) > 1
 
-    regimes = {name: [doc for part in parts for doc in docs[part] * weight(part, parts)] for name, parts in recipes.items()}
+    regimes = {name: [doc for part in parts for doc in docs[part] * (gold_weight if weighted(parts) and part in ("train", "scarce") else 1)]
+               for name, parts in recipes.items()}
     inputs = {**{part: [path] for part, path in sources.items()}, "scarce": [sources["train"], f"first {scarce}"]}
-    stamps = {name: fingerprint(*[x for part in parts for x in inputs[part]], *([f"gold x{gold_weight}"] * (weight(parts[0], parts) > 1)))
+    stamps = {name: fingerprint(*[x for part in parts for x in inputs[part]], *([f"gold x{gold_weight}"] if weighted(parts) else []))
               for name, parts in recipes.items()}
     for amount in amounts:
         sampled = []

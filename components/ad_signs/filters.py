@@ -20,10 +20,10 @@ as a missing value: no gradient either way, since an unsure "yes" is not a "no".
 `soft=True`, every label of a silver sentence becomes the LLM's confidence in it, a probability
 the classifier learns to match (distillation), instead of a 0/1 decision.
 
-`agree_with_judge` is a second labeler for silver: a classifier trained on gold only (the
-default architecture, thresholds chosen on gold dev; `python -m ad_signs judge`). A silver
-sentence is kept only where the label set it decides equals the LLM's, as the round trip does for
-bronze: what two independent labelers agree on is less often wrong than what either says alone.
+`agree_with_judge` is a second labeler for silver and bronze: a classifier trained on gold only
+(the default architecture, thresholds chosen on gold dev; `python -m ad_signs judge`). A sentence
+is kept only where the label set it decides equals the LLM's, as the round trip asks of bronze:
+what two independent labelers agree on is less often wrong than what either says alone.
 """
 import random
 from collections import Counter
