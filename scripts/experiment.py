@@ -100,6 +100,8 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     if empty:
         raise ValueError(f"No sentences in {', '.join(empty)}: every regime needs data (label or generate more, or loosen the filters).")
     recipes = {**REGIMES, **({"gold_bronze_unfiltered": ["train", "bronze_unfiltered"]} if "bronze_unfiltered" in docs else {})}
+    if "bronze_alone" in docs:
+        recipes["bronze"] = ["bronze_alone"]
     if scarce:
         docs["scarce"] = docs["train"][:scarce]
         recipes.update(scarce_gold=["scarce"], scarce_gold_silver_bronze=["scarce", "silver", "bronze"])
@@ -311,6 +313,7 @@ def main(
     arch: List[str] = typer.Option(..., help="NAME=CONFIG, repeatable; the first is the default architecture (every regime)"),
     accurate: Optional[str] = typer.Option("accurate", help="The architecture packaged as en_ad_signs_trf"),
     unfiltered_bronze: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze before the filters: adds the regime gold_bronze_unfiltered"),
+    bronze_alone: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze for the bronze-only regime (default: --bronze), e.g. bronze not chosen by a gold-trained judge"),
     scarce: int = typer.Option(0, min=0, help="Adds the regimes scarce_gold and scarce_gold_silver_bronze: the first N gold train sentences (0: none)"),
     seeds: int = typer.Option(3, min=1, help="Seeds per regime (0, 1, ...)"),
     amounts: str = typer.Option("25,50", help="Curve: percentages of silver and bronze added to gold"),
@@ -336,6 +339,8 @@ def main(
     sources = {"train": corpus / "train.spacy", "silver": silver, "bronze": bronze}
     if unfiltered_bronze:
         sources["bronze_unfiltered"] = unfiltered_bronze
+    if bronze_alone:
+        sources["bronze_alone"] = bronze_alone
     try:
         regimes = write_regimes(sources, training / "data", amount_list, seed, scarce, gold_weight)
     except ValueError as err:

@@ -46,6 +46,13 @@ def test_regimes_with_the_scarce_gold_setting(tmp_path):
     assert sizes == {"gold": 10, "silver": 4, "bronze": 3, "gold_silver": 34, "gold_bronze": 33, "gold_silver_bronze": 37,
                      "scarce_gold": 6, "scarce_gold_silver_bronze": 25, "gold_silver_bronze_50pct": 30 + 2 + 2}
     assert weighted["gold"][1] == regimes["gold"][1] and weighted["gold_bronze"][1] != regimes["gold_bronze"][1]
+    # the bronze-only regime from its own source (e.g. bronze no gold-trained judge chose); the mixtures keep --bronze
+    sources["bronze_alone"] = tmp_path / "bronze_alone.spacy"
+    DocBin(docs=[nlp.make_doc(f"unjudged sentence {i}") for i in range(5)]).to_disk(sources["bronze_alone"])
+    alone = experiment.write_regimes(sources, tmp_path / "alone", [], seed=0)
+    texts = [doc.text for doc in DocBin().from_disk(alone["bronze"][0]).get_docs(nlp.vocab)]
+    assert texts == [f"unjudged sentence {i}" for i in range(5)] and alone["gold_bronze"][2] == 13
+    assert alone["bronze"][1] != regimes["bronze"][1] and alone["gold_bronze"][1] == regimes["gold_bronze"][1]
 
 
 def test_scarce_regimes_are_also_compared_with_scarce_gold_alone():

@@ -275,6 +275,19 @@ def test_silver_is_kept_where_the_gold_judge_agrees_with_the_llm(tmp_path):
     assert noise["judge_agrees"] == {**noise["judge_agrees"], "sentences": 3, "exact_match": 1.0}
     assert noise["judge_agrees"]["micro"]["p"] == 1.0 and noise["all"]["micro"]["p"] < 1.0
 
+    # confirmed at the judge's screening point: an LLM label whose score reaches it is not held against the LLM
+    scores = [doc.cats for doc in judge.pipe(texts)]
+    screening = {label: min(scores[0][label], pipe.thresholds[label]) for label in taxonomy.labels}
+    judge.get_pipe("ad_signs").cfg["operating_points"] = {"f1": dict(pipe.thresholds), "screening": screening}
+    likely = max((label for label in taxonomy.labels if label not in decided[0]), key=lambda label: scores[0][label])
+    confirmed = NLP.make_doc(texts[0])
+    confirmed.cats = taxonomy.cats(sorted(decided[0] | {likely}))  # a label the judge finds likely but does not decide
+    assert agree_with_judge([confirmed], judge)[0] == []
+    assert [doc.text for doc in agree_with_judge([confirmed], judge, confirm_at="screening")[0]] == [texts[0]]
+    assert len(agree_with_judge(silver, judge, confirm_at="screening")[0]) >= len(texts)
+    with pytest.raises(ValueError, match="no operating point 'recall'"):
+        agree_with_judge(silver, judge, confirm_at="recall")
+
     unknown = NLP.make_doc("A sentence with a label from another taxonomy.")
     unknown.cats = {"OTHER_LABEL": 1.0}
     with pytest.raises(ValueError, match="OTHER_LABEL"):

@@ -128,10 +128,14 @@ def soft_targets(doc: Doc, report: FilterReport) -> None:
     doc.cats = {label: float(confidence.get(label, score)) for label, score in doc.cats.items()}
 
 
-def agree_with_judge(docs: List[Doc], judge, component: str = "ad_signs") -> Tuple[List[Doc], Dict[str, Dict[str, int]]]:
-    """The docs whose labels equal those `judge` (a pipeline with an `ad_signs` component) decides
-    at its thresholds, and, per label, how many of the other docs had it from the LLM only
-    ("llm_only") and from the judge only ("judge_only")."""
+def agree_with_judge(docs: List[Doc], judge, confirm_at: Optional[str] = None,
+                     component: str = "ad_signs") -> Tuple[List[Doc], Dict[str, Dict[str, int]]]:
+    """The docs whose labels the judge (a pipeline with an `ad_signs` component) agrees with, and,
+    per label, how many of the other docs had it from the LLM only ("llm_only") and from the judge
+    only ("judge_only"). The judge decides at its own thresholds; with `confirm_at` (an operating
+    point of the judge, e.g. "screening"), an LLM label is confirmed where the judge's score
+    reaches that point's threshold, so that a label the judge finds likely, if not decided, is
+    not counted against the LLM. Without it, the label sets must be equal."""
     from .calibration import score_matrix
 
     pipe = judge.get_pipe(component)
@@ -139,10 +143,17 @@ def agree_with_judge(docs: List[Doc], judge, component: str = "ad_signs") -> Tup
     unknown = {label for doc in docs for label in doc.cats} - set(labels)
     if unknown:
         raise ValueError(f"The judge has no label {', '.join(sorted(unknown))}: train it on the same taxonomy.")
-    decided = score_matrix(judge, docs, labels) >= [pipe.thresholds[label] for label in labels]
+    points = pipe.cfg.get("operating_points") or {}
+    if confirm_at is not None and confirm_at not in points:
+        raise ValueError(f"The judge has no operating point {confirm_at!r}; it has {sorted(points) or 'none'} "
+                         "(calibrate it on dev: `python -m ad_signs judge`).")
+    scores = score_matrix(judge, docs, labels)
+    decided = scores >= [pipe.thresholds[label] for label in labels]
+    confirmed = scores >= [points[confirm_at].get(label, pipe.thresholds[label]) for label in labels] if confirm_at else decided
     kept, disagreements = [], {label: Counter(llm_only=0, judge_only=0) for label in labels}
-    for doc, row in zip(docs, decided):
-        llm, judged = label_set(doc), {label for label, on in zip(labels, row) if on}
+    for doc, on, sure in zip(docs, decided, confirmed):
+        llm = label_set(doc)
+        judged = {label for label, d in zip(labels, on) if d} | (llm & {label for label, c in zip(labels, sure) if c})
         if llm == judged:
             kept.append(doc)
         for label in llm - judged:
