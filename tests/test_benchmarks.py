@@ -59,17 +59,22 @@ def test_throughput_counts_sentences_and_words():
 
 
 def test_compare_runs_pairs_the_runs_both_experiments_have(tmp_path):
-    for folder, macro in (("before", 0.70), ("after", 0.72)):
+    def run(macro, rare):
+        return {"dev": {"macro_f": macro, "binary": {"f": macro + 0.1}, "per_label": {"A": {"f": rare}, "B": {"f": 1.0}}}}
+
+    srsly.write_json(tmp_path / "summary.json", {"rare_labels": ["A"]})  # the first experiment's summary
+    for folder, macro, rare in (("before", 0.70, 0.4), ("after", 0.72, 0.5)):
         (tmp_path / folder).mkdir()
-        for run in ("fast-gold-seed0", "fast-gold-seed1"):
-            srsly.write_json(tmp_path / folder / f"{run}.json", {"dev": {"macro_f": macro, "binary": {"f": macro + 0.1}}})
-    srsly.write_json(tmp_path / "after" / "fast-silver-seed0.json", {"dev": {"macro_f": 0.3, "binary": {"f": 0.5}}})
+        for name in ("fast-gold-seed0", "fast-gold-seed1"):
+            srsly.write_json(tmp_path / folder / f"{name}.json", run(macro, rare))
+    srsly.write_json(tmp_path / "after" / "fast-silver-seed0.json", run(0.3, 0.1))
     out = tmp_path / "compare.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks/compare_runs.py"), str(tmp_path / "before"), str(tmp_path / "after"),
                     "--out", str(out)], check=True, cwd=ROOT)
     result = srsly.read_json(out)
     assert result["runs"] == 2 and result["improved_macro_f"] == 2  # the run only one experiment has is left out
     assert result["macro_f"] == pytest.approx([0.70, 0.72]) and result["binary_f"] == pytest.approx([0.80, 0.82])
+    assert result["rare_labels"] == ["A"] and result["rare_f"] == pytest.approx([0.4, 0.5])
 
 
 def test_llm_speed_counts_the_tokens_each_eval_call_takes():
