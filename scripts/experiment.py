@@ -87,11 +87,18 @@ def fingerprint(*parts) -> str:
     return digest.hexdigest()
 
 
+def content_fingerprint(docs) -> str:
+    """What training reads from docs, in order: each text and its labels. A DocBin's bytes vary
+    from one process to the next (its string table is a set), so a step that writes the same
+    sentences again must not make every run train again."""
+    return fingerprint(*(json.dumps([doc.text, sorted(doc.cats.items())]) for doc in docs))
+
+
 def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed: int, scarce: int = 0,
                   gold_weight: int = 1) -> Dict[str, tuple]:
     """One training DocBin per regime (and per curve amount) under `out`: {name: (path, stamp,
-    size)}, the stamp naming the regime's inputs (a DocBin's bytes vary from one process to the
-    next). `scarce` > 0 adds the paper's setting: the first `scarce` gold train sentences alone
+    size)}, the stamp naming the regime's inputs by what training reads of them
+    (`content_fingerprint`). `scarce` > 0 adds the paper's setting: the first `scarce` gold train sentences alone
     and with silver and bronze. In a regime that mixes gold with silver or bronze, each gold
     sentence appears `gold_weight` times (the weight of gold against the synthetic data)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +118,8 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
 
     regimes = {name: [doc for part in parts for doc in docs[part] * (gold_weight if weighted(parts) and part in ("train", "scarce") else 1)]
                for name, parts in recipes.items()}
-    inputs = {**{part: [path] for part, path in sources.items()}, "scarce": [sources["train"], f"first {scarce}"]}
+    inputs = {**{part: [content_fingerprint(part_docs)] for part, part_docs in docs.items()},
+              "scarce": [content_fingerprint(docs["train"]), f"first {scarce}"]}
     stamps = {name: fingerprint(*[x for part in parts for x in inputs[part]], *([f"gold x{gold_weight}"] if weighted(parts) else []))
               for name, parts in recipes.items()}
     for amount in amounts:
@@ -353,6 +361,7 @@ def main(
     dev, test = dev or corpus / "dev.spacy", corpus / "test.spacy"
     external_sets = parse_architectures(external, "--external", "patients=corpus/patients.spacy")
     texts = [doc.text for path in [*sources.values(), dev, test, *external_sets.values()] for doc in read_docs(path)]
+    dev_stamp = content_fingerprint(read_docs(dev))
     # A run is reused only if its encoders' files and the code that encodes and classifies are the same.
     encoder_files = sorted(Path("encoders").glob("*/build.json")) + [Path(encoders.__file__), Path(pipeline.__file__)]
 
@@ -361,7 +370,7 @@ def main(
                  "train_docs": regimes[r][2], "dev": str(dev), "test": str(test), "max_epochs": max_epochs,
                  "external": {k: str(v) for k, v in external_sets.items()},
                  "output": str(training / name / r / f"seed{s}"),
-                 "stamp": fingerprint(archs[name], regimes[r][1], dev, s, max_epochs, *encoder_files)}
+                 "stamp": fingerprint(archs[name], regimes[r][1], dev_stamp, s, max_epochs, *encoder_files)}
                 for r in regime_names for s in range(seeds)]
 
     runs: List[Dict] = []

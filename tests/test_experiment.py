@@ -46,6 +46,14 @@ def test_regimes_with_the_scarce_gold_setting(tmp_path):
     assert sizes == {"gold": 10, "silver": 4, "bronze": 3, "gold_silver": 34, "gold_bronze": 33, "gold_silver_bronze": 37,
                      "scarce_gold": 6, "scarce_gold_silver_bronze": 25, "gold_silver_bronze_50pct": 30 + 2 + 2}
     assert weighted["gold"][1] == regimes["gold"][1] and weighted["gold_bronze"][1] != regimes["gold_bronze"][1]
+    # stamps follow the sentences and labels, not the file: the same silver written elsewhere, or relabelled
+    docs = list(DocBin().from_disk(sources["silver"]).get_docs(nlp.vocab))
+    DocBin(docs=docs).to_disk(tmp_path / "silver_again.spacy")
+    docs[0].cats = {"COGNITIVE_IMPAIRMENT": 1.0}
+    DocBin(docs=docs).to_disk(tmp_path / "silver_relabelled.spacy")
+    same = experiment.write_regimes({**sources, "silver": tmp_path / "silver_again.spacy"}, tmp_path / "same", [], seed=0)
+    relabelled = experiment.write_regimes({**sources, "silver": tmp_path / "silver_relabelled.spacy"}, tmp_path / "other", [], seed=0)
+    assert same["gold_silver"][1] == regimes["gold_silver"][1] != relabelled["gold_silver"][1]
     # the bronze-only regime from its own source (e.g. bronze no gold-trained judge chose); the mixtures keep --bronze
     sources["bronze_alone"] = tmp_path / "bronze_alone.spacy"
     DocBin(docs=[nlp.make_doc(f"unjudged sentence {i}") for i in range(5)]).to_disk(sources["bronze_alone"])
