@@ -125,6 +125,8 @@ def main(
     labels = load_taxonomy().labels
 
     paths = {**{name: corpus / f"{stem}.spacy" for name, stem in GOLD.items()}, "silver": silver, "bronze": bronze}
+    if (corpus / "dev_all.spacy").exists():  # the dev the experiment chooses thresholds on: gold dev + authored notes
+        paths["dev (gold + notes)"] = corpus / "dev_all.spacy"
     paths.update({path.stem.replace("_", " "): path for path in filtered})
     docs = {name: read_docs(path) for name, path in paths.items()}
     test_texts = {normalize(doc.text) for doc in docs["gold test"]}
