@@ -4,11 +4,12 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
 from ad_signs.cli import app
 from ad_signs.filters import FilterSettings, NearDuplicateIndex, cap_unlabelled, filter_docs
+from ad_signs.metrics import label_set
 from ad_signs.taxonomy import load_taxonomy
 
 NLP = spacy.blank("en")
@@ -292,3 +293,37 @@ def test_silver_is_kept_where_the_gold_judge_agrees_with_the_llm(tmp_path):
     unknown.cats = {"OTHER_LABEL": 1.0}
     with pytest.raises(ValueError, match="OTHER_LABEL"):
         agree_with_judge([unknown], judge)
+
+
+def test_bronze_written_for_one_label_gains_the_co_labels_the_judge_gives():
+    from ad_signs.filters import agree_with_judge
+    from conftest import trained_nlp
+
+    judge = trained_nlp()
+    pipe = judge.get_pipe("ad_signs")
+    taxonomy = load_taxonomy()
+    candidates = ["Wife reports he repeats the same questions every day.", "Husband notes she has become agitated and forgetful.",
+                  "Daughter says she gets lost driving and now needs help with her medications.",
+                  "MoCA 18/30; started donepezil 5 mg daily.", "MRI shows hippocampal atrophy consistent with Alzheimer's dementia."]
+    decided = {doc.text: {label for label, score in doc.cats.items() if score >= pipe.thresholds[label]} for doc in judge.pipe(candidates)}
+    text, labels = next((text, labels) for text, labels in decided.items() if len(labels) >= 2)
+    written_for = sorted(labels)[0]
+
+    def generated(label: str, polarity: str = "positive") -> Doc:
+        doc = NLP.make_doc(text)
+        doc.cats = taxonomy.cats([label] if polarity == "positive" else [])
+        doc.user_data["source"] = {"label": label, "polarity": polarity}
+        return doc
+
+    positive = generated(written_for)
+    assert agree_with_judge([positive], judge)[0] == []  # equal label sets: one label short, dropped
+    kept, counts = agree_with_judge([positive], judge, complete=True)
+    assert [label_set(doc) for doc in kept] == [labels] and label_set(positive) == {written_for}  # a completed copy
+    assert sum(c["completed"] for c in counts.values()) == len(labels) - 1
+    assert sum(c["llm_only"] + c["judge_only"] for c in counts.values()) == 0
+    missing = next(label for label in taxonomy.labels if label not in labels)
+    assert agree_with_judge([generated(missing)], judge, complete=True)[0] == []  # its own label not given: dropped
+    assert agree_with_judge([generated(written_for, "negated")], judge, complete=True)[0] == []  # a negative stays exact
+    silver = NLP.make_doc(text)  # labelled by the LLM against every label: its "no" counts, not completed
+    silver.cats = taxonomy.cats([written_for])
+    assert agree_with_judge([silver], judge, complete=True)[0] == []

@@ -299,6 +299,8 @@ def filter_(
     agree_with: Optional[Path] = typer.Option(None, exists=True, file_okay=False,
                                               help="A pipeline trained on gold only (`judge`): keep a sentence only where its labels equal the LLM's (last)"),
     confirm_at: Optional[str] = typer.Option(None, help="With --agree-with: the judge's operating point (e.g. 'screening') at which its score confirms an LLM label"),
+    complete: bool = typer.Option(False, "--complete", help="With --agree-with: a generated positive keeps the labels it was written for, "
+                                  "and gains the co-labels the judge gives (bronze is written for one label at a time)"),
 ):
     """Drop LLM-made sentences that are too long or short, not in Latin script, (near) duplicates
     of each other or of gold, restatements of the guideline, or that the data-to-label direction
@@ -341,7 +343,7 @@ def filter_(
         import spacy
 
         try:
-            agreed, disagreements = agree_with_judge(kept, spacy.load(agree_with), confirm_at)
+            agreed, disagreements = agree_with_judge(kept, spacy.load(agree_with), confirm_at, complete)
         except (KeyError, ValueError, OSError) as err:
             msg.fail(f"--agree-with {agree_with}: {err}", exits=1)
         report.dropped["judge"], report.kept = len(kept) - len(agreed), len(agreed)
@@ -349,7 +351,7 @@ def filter_(
     write_docs(kept, output)
     with replaced_when_done(output.with_suffix(".filter.json")) as partial:
         srsly.write_json(partial, {**report.as_dict(), "filters": enabled, "confidence_thresholds": thresholds, "soft_targets": soft,
-                                   "judge": str(agree_with) if agree_with else None, "judge_confirm_at": confirm_at,
+                                   "judge": str(agree_with) if agree_with else None, "judge_confirm_at": confirm_at, "judge_completes": complete,
                                    "judge_disagreements": disagreements})
     msg.table([(name, report.dropped.get(name, 0)) for name in enabled] + [("kept", report.kept)],
               header=(f"{report.seen} sentences", "dropped"), divider=True)

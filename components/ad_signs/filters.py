@@ -23,7 +23,11 @@ the classifier learns to match (distillation), instead of a 0/1 decision.
 `agree_with_judge` is a second labeler for silver and bronze: a classifier trained on gold only
 (the default architecture, thresholds chosen on gold dev; `python -m ad_signs judge`). A sentence
 is kept only where the label set it decides equals the LLM's, as the round trip asks of bronze:
-what two independent labelers agree on is less often wrong than what either says alone.
+what two independent labelers agree on is less often wrong than what either says alone. With
+`complete=True`, a generated positive's labels are what its prompt asked for, a lower bound: a
+note line rarely shows one sign alone ("Wife reports he repeats himself" is NOTICE_BY_OTHERS and
+COGNITIVE_IMPAIRMENT), so the judge may add the co-labels it decides, and the sentence is kept
+with them where it gives every label the sentence was written for.
 """
 import random
 from collections import Counter
@@ -128,14 +132,17 @@ def soft_targets(doc: Doc, report: FilterReport) -> None:
     doc.cats = {label: float(confidence.get(label, score)) for label, score in doc.cats.items()}
 
 
-def agree_with_judge(docs: List[Doc], judge, confirm_at: Optional[str] = None,
+def agree_with_judge(docs: List[Doc], judge, confirm_at: Optional[str] = None, complete: bool = False,
                      component: str = "ad_signs") -> Tuple[List[Doc], Dict[str, Dict[str, int]]]:
     """The docs whose labels the judge (a pipeline with an `ad_signs` component) agrees with, and,
     per label, how many of the other docs had it from the LLM only ("llm_only") and from the judge
     only ("judge_only"). The judge decides at its own thresholds; with `confirm_at` (an operating
     point of the judge, e.g. "screening"), an LLM label is confirmed where the judge's score
     reaches that point's threshold, so that a label the judge finds likely, if not decided, is
-    not counted against the LLM. Without it, the label sets must be equal."""
+    not counted against the LLM. Without it, the label sets must be equal. With `complete`, a
+    generated positive (written for a label, `is_written_for_labels`) is kept where the judge
+    gives all of its labels, as a copy labelled with every label the judge gives ("completed":
+    how many gained a co-label); a co-label it adds is not a disagreement."""
     from .calibration import score_matrix
 
     pipe = judge.get_pipe(component)
@@ -150,17 +157,36 @@ def agree_with_judge(docs: List[Doc], judge, confirm_at: Optional[str] = None,
     scores = score_matrix(judge, docs, labels)
     decided = scores >= [pipe.thresholds[label] for label in labels]
     confirmed = scores >= [points[confirm_at].get(label, pipe.thresholds[label]) for label in labels] if confirm_at else decided
-    kept, disagreements = [], {label: Counter(llm_only=0, judge_only=0) for label in labels}
+    kept, disagreements = [], {label: Counter(llm_only=0, judge_only=0, completed=0) for label in labels}
     for doc, on, sure in zip(docs, decided, confirmed):
         llm = label_set(doc)
         judged = {label for label, d in zip(labels, on) if d} | (llm & {label for label, c in zip(labels, sure) if c})
         if llm == judged:
             kept.append(doc)
+        elif complete and llm and llm <= judged and is_written_for_labels(doc):
+            kept.append(with_labels(doc, judged))
+            for label in judged - llm:
+                disagreements[label]["completed"] += 1
+            continue
         for label in llm - judged:
             disagreements[label]["llm_only"] += 1
         for label in judged - llm:
             disagreements[label]["judge_only"] += 1
     return kept, {label: dict(counts) for label, counts in disagreements.items()}
+
+
+def is_written_for_labels(doc: Doc) -> bool:
+    """A generated positive: a sentence its prompt asked to show its labels (bronze's
+    `user_data["source"]`), whose other labels nobody decided."""
+    source = doc.user_data.get("source", {})
+    return bool(source.get("label")) and source.get("polarity", "positive") == "positive"
+
+
+def with_labels(doc: Doc, labels: Set[str]) -> Doc:
+    """A copy of `doc` whose `cats` are 1.0 for `labels`, 0.0 for the others."""
+    copy = doc.copy()
+    copy.cats = {label: float(label in labels) for label in doc.cats}
+    return copy
 
 
 def cap_unlabelled(docs: List[Doc], share: float, seed: int = 0) -> Tuple[List[Doc], int]:
