@@ -89,12 +89,17 @@ def test_unknown_label_and_broken_taxonomy(tmp_path):
 
 
 def test_generate_labels_take_their_own_amounts():
+    import pytest
+
     from ad_signs.cli import _label_counts
-    from ad_signs.taxonomy import load_taxonomy
+    from ad_signs.taxonomy import UnknownLabelError, load_taxonomy
 
     taxonomy = load_taxonomy()
     assert _label_counts(None, 20, taxonomy) == dict.fromkeys(taxonomy.labels, 20)
     assert _label_counts("DIAGNOSIS=500, PHYSIOLOGICAL_CHANGES", 20, taxonomy) == {"DIAGNOSIS": 500, "PHYSIOLOGICAL_CHANGES": 20}
+    assert _label_counts("NOTICE_BY_OTHERS+COGNITIVE_IMPAIRMENT=60", 20, taxonomy) == {"NOTICE_BY_OTHERS+COGNITIVE_IMPAIRMENT": 60}
+    with pytest.raises(UnknownLabelError, match="NOTICED"):
+        _label_counts("NOTICE_BY_OTHERS+NOTICED=60", 20, taxonomy)
 
 
 def test_help_lists_every_command_with_its_summary():

@@ -97,6 +97,32 @@ def test_plan_varies_context_and_is_seeded():
     assert a != plan_requests(taxonomy, 20, 10, 5, seed=4)
 
 
+def test_a_label_combination_is_written_and_checked_as_one():
+    """Bronze written for one label at a time lacks what gold's lines show together
+    (NOTICE_BY_OTHERS always with what was noticed): a combination asks every line for all."""
+    import spacy
+
+    from ad_signs.filters import roundtrip_agrees
+    from ad_signs.llm.generate_task import make_generate_task
+
+    taxonomy = load_taxonomy()
+    plan = plan_requests(taxonomy, {"NOTICE_BY_OTHERS+COGNITIVE_IMPAIRMENT": 20, "DIAGNOSIS": 10}, 10, 10, seed=0)
+    pairs = [r for r in plan if r.also]
+    assert len(pairs) == 2 and {r.polarity for r in pairs} == {"positive"}  # hard negatives only for single labels
+    assert pairs[0].labels == ("NOTICE_BY_OTHERS", "COGNITIVE_IMPAIRMENT") and pairs[0].facet in taxonomy["NOTICE_BY_OTHERS"].facets
+    assert sorted(r.polarity != "positive" for r in plan if not r.also) == [False, True]  # DIAGNOSIS: 1 positive, 1 negative prompt
+    task = make_generate_task(per_prompt=10, template=str(ROOT / "components/ad_signs/llm/templates/generate.v3.jinja"))
+    prompt = task.render(asdict(pairs[0]))
+    assert "Category NOTICE_BY_OTHERS" in prompt and f"also clearly states, in the same sentence, Category COGNITIVE_IMPAIRMENT: {taxonomy.definitions['COGNITIVE_IMPAIRMENT']}" in prompt
+    single = next(r for r in plan if not r.also and r.polarity == "positive")
+    assert "also" not in task.render(asdict(single))  # a single label's prompt is as before (its cached answers stay valid)
+
+    doc = spacy.blank("en").make_doc("Wife reports he repeats questions.")
+    doc.user_data["source"] = asdict(pairs[0])
+    assert roundtrip_agrees(doc, {doc.text: {"NOTICE_BY_OTHERS", "COGNITIVE_IMPAIRMENT", "DIAGNOSIS"}})
+    assert not roundtrip_agrees(doc, {doc.text: {"NOTICE_BY_OTHERS"}})  # the second pass must find every label
+
+
 def test_a_run_with_too_many_rejects_is_an_error():
     from ad_signs.llm.batch_runner import RunSummary, TooManyRejectsError, check_rejects
 

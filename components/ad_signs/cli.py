@@ -165,7 +165,8 @@ def generate(
     per_label: int = typer.Option(20, help="Positive sentences to write per label"),
     negatives_per_label: int = typer.Option(10, help="Hard negatives (negated, hypothetical, family history) per label"),
     labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy), each with its own amount "
-                                               "of positives if given as LABEL=N (e.g. a top-up: DIAGNOSIS=500,PHYSIOLOGICAL_CHANGES=60)"),
+                                               "of positives if given as LABEL=N (e.g. a top-up: DIAGNOSIS=500,PHYSIOLOGICAL_CHANGES=60); "
+                                               "LABEL+LABEL=N writes lines that show both (e.g. NOTICE_BY_OTHERS+COGNITIVE_IMPAIRMENT=60)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="spacy-llm config (default: the library's llm_generate.cfg)"),
     seed: int = typer.Option(0, help="Seed for the prompt plan (the model's sampling seed is in the config)"),
     cache: Optional[Path] = typer.Option(None, dir_okay=False, help="SQLite answer cache (default: OUTPUT with .cache.sqlite)"),
@@ -268,14 +269,15 @@ def _check_docbins(*paths: Path) -> None:
 
 
 def _label_counts(labels: Optional[str], per_label: int, taxonomy) -> Dict[str, int]:
-    """`--labels` as {label: positives to write}: "A,B" (each `per_label`) or "A=500,B=60"."""
+    """`--labels` as {label: positives to write}: "A,B" (each `per_label`) or "A=500,B=60"; a
+    label combination "A+B=60" writes lines that show both (`generate_task.combination`)."""
     counts = {}
     for item in (labels.split(",") if labels else taxonomy.labels):
         label, sep, amount = item.strip().partition("=")
         if sep and not amount.strip().isdigit():
             msg.fail(f"--labels {item.strip()!r}: the amount after '=' must be a whole number, e.g. DIAGNOSIS=500.", exits=1)
         counts[label.strip()] = int(amount) if sep else per_label
-    taxonomy.check_labels(counts, "--labels")
+    taxonomy.check_labels([part.strip() for key in counts for part in key.split("+")], "--labels")
     return counts
 
 

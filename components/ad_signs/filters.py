@@ -216,12 +216,15 @@ def is_positive(doc: Doc) -> bool:
 
 def roundtrip_agrees(doc: Doc, relabelled: Dict[str, Set[str]]) -> Optional[bool]:
     """Whether the second, data-to-label pass (`relabelled`: sentence -> labels) agrees with the
-    label a generated sentence was written for: a positive has the label, a hard negative has it
-    not. None: the second pass has no answer for this sentence, or the doc has no intended label."""
+    labels a generated sentence was written for: a positive has them all (its label and any
+    `also`), a hard negative has its label not. None: the second pass has no answer for this
+    sentence, or the doc has no intended label."""
     source = doc.user_data.get("source", {})
     if doc.text not in relabelled or "label" not in source:
         return None
-    return (source["label"] in relabelled[doc.text]) == is_positive(doc)
+    if is_positive(doc):
+        return {source["label"], *source.get("also", ())} <= relabelled[doc.text]
+    return source["label"] not in relabelled[doc.text]
 
 
 def filter_docs(

@@ -207,10 +207,11 @@ def generate_docs(
             positive = request["polarity"] == "positive"
             for sentence in doc.user_data[GENERATED_KEY]:
                 out = nlp.make_doc(sentence)
-                out.cats = taxonomy.cats([request["label"]] if positive else [])
+                labels = [request["label"], *request.get("also", ())] if positive else []
+                out.cats = taxonomy.cats(labels)
                 out.user_data["source"] = {"id": f"bronze:{i}", **request}
                 made.append(out)
-                summary.labels[request["label"] if positive else NO_LABEL] += 1
+                summary.labels.update(labels or [NO_LABEL])
             bar.set_postfix(sentences=len(made))
     summary.docs = len(made)
     return made, _finish(nlp, summary, started)

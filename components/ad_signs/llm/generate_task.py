@@ -83,10 +83,23 @@ class GenerationRequest:
     patient: str
     facet: str = ""  # the sub-sign of the label to write about (taxonomy `facets`), "" for any
     openers: Tuple[str, ...] = ()  # how the prompt's lines start, one per line ((): free)
+    also: Tuple[str, ...] = ()  # further labels every line shows too (a positive written for a label combination)
 
     def describe(self) -> str:
         about = f" ({self.facet})" if self.facet else ""
-        return f"{self.label}{about} {self.polarity}: {self.note_type}, {self.style}, {self.severity}"
+        return f"{'+'.join((self.label, *self.also))}{about} {self.polarity}: {self.note_type}, {self.style}, {self.severity}"
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The labels every line of a positive shows."""
+        return (self.label, *self.also)
+
+
+def combination(key: str) -> Tuple[str, Tuple[str, ...]]:
+    """A generation count's key as (label, further labels): "NOTICE_BY_OTHERS+COGNITIVE_IMPAIRMENT"
+    writes lines that show both, framed by the first (its facets and openers)."""
+    first, *also = (part.strip() for part in key.split("+"))
+    return first, tuple(also)
 
 
 def plan_requests(
@@ -97,17 +110,19 @@ def plan_requests(
     seed: int,
 ) -> List[GenerationRequest]:
     """Enough prompts for `per_label` positive sentences of each label (an int: every label of
-    the taxonomy; a mapping: those labels) and `negatives_per_label` hard negatives of each,
-    spread over negated/hypothetical/family history. Each label's prompts cycle through its
-    facets (its concrete sub-signs) from a seeded start, so that no sub-sign is left out."""
+    the taxonomy; a mapping: those labels, or label combinations "A+B", `combination`) and
+    `negatives_per_label` hard negatives of each single label, spread over negated/hypothetical/
+    family history. Each label's prompts cycle through its facets (its concrete sub-signs) from a
+    seeded start, so that no sub-sign is left out."""
     rng = random.Random(seed)
     counts = per_label if isinstance(per_label, Mapping) else {label: per_label for label in taxonomy.labels}
-    taxonomy.check_labels(counts, "generation counts")
+    taxonomy.check_labels([label for key in counts for label in (combination(key)[0], *combination(key)[1])], "generation counts")
     requests = []
-    for k, label in enumerate(counts):
-        polarities = ["positive"] * math.ceil(counts[label] / per_prompt)
+    for k, key in enumerate(counts):
+        label, also = combination(key)
+        polarities = ["positive"] * math.ceil(counts[key] / per_prompt)
         # Hard-negative kinds rotate across labels too, so that all kinds occur with few prompts.
-        n_negative = math.ceil(negatives_per_label / per_prompt)
+        n_negative = 0 if also else math.ceil(negatives_per_label / per_prompt)
         polarities += [HARD_NEGATIVES[(k + i) % len(HARD_NEGATIVES)] for i in range(n_negative)]
         facets = taxonomy[label].facets or ("",)
         start = rng.randrange(len(facets))
@@ -124,6 +139,7 @@ def plan_requests(
                     patient=f"a {rng.randint(58, 96)}-year-old {rng.choice(('man', 'woman'))}",
                     facet=facets[(start + j) % len(facets)],
                     openers=_draw_openers(rng, taxonomy[label], polarity, per_prompt),
+                    also=also,
                 )
             )
     return requests
@@ -186,6 +202,7 @@ class GenerateTask:
             label=request["label"],
             definition=self.taxonomy.definitions[request["label"]],
             polarity_instruction=POLARITY_INSTRUCTIONS.get(request["polarity"], ""),
+            also=[{"label": label, "definition": self.taxonomy.definitions[label]} for label in request.get("also", ())],
         )
 
     def generate_prompts(self, docs: Iterable[Doc]) -> Iterable[str]:
