@@ -99,19 +99,24 @@ def write_regimes(sources: Dict[str, Path], out: Path, amounts: List[int], seed:
     """One training DocBin per regime (and per curve amount) under `out`: {name: (path, stamp,
     size)}, the stamp naming the regime's inputs by what training reads of them
     (`content_fingerprint`). `scarce` > 0 adds the paper's setting: the first `scarce` gold train sentences alone
-    and with silver and bronze. In a regime that mixes gold with silver or bronze, each gold
+    and with silver and bronze: the sources `scarce_silver` and `scarce_bronze` if given (chosen
+    by a judge that saw only the scarce gold), else silver and bronze; a judge that kept none of
+    one is warned about, not an error (the regime then has less). In a regime that mixes gold with silver or bronze, each gold
     sentence appears `gold_weight` times (the weight of gold against the synthetic data)."""
     out.mkdir(parents=True, exist_ok=True)
     docs = {name: read_docs(path) for name, path in sources.items()}
-    empty = [str(sources[name]) for name, part in docs.items() if not part]
+    empty = [str(sources[name]) for name, part in docs.items() if not part and not name.startswith("scarce_")]
     if empty:
         raise ValueError(f"No sentences in {', '.join(empty)}: every regime needs data (label or generate more, or loosen the filters).")
+    for name in (name for name, part in docs.items() if not part):
+        msg.warn(f"No sentences in {sources[name]}: the scarce judge kept none; scarce_gold_silver_bronze has no {name[7:]}.")
     recipes = {**REGIMES, **({"gold_bronze_unfiltered": ["train", "bronze_unfiltered"]} if "bronze_unfiltered" in docs else {})}
     if "bronze_alone" in docs:
         recipes["bronze"] = ["bronze_alone"]
     if scarce:
         docs["scarce"] = docs["train"][:scarce]
-        recipes.update(scarce_gold=["scarce"], scarce_gold_silver_bronze=["scarce", "silver", "bronze"])
+        recipes.update(scarce_gold=["scarce"], scarce_gold_silver_bronze=[
+            "scarce", *(f"scarce_{part}" if f"scarce_{part}" in docs else part for part in ("silver", "bronze"))])
 
     def weighted(parts: List[str]) -> bool:  # a mixture: gold (or scarce gold) with silver or bronze
         return gold_weight > 1 and len(parts) > 1
@@ -323,6 +328,8 @@ def main(
     unfiltered_bronze: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze before the filters: adds the regime gold_bronze_unfiltered"),
     bronze_alone: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze for the bronze-only regime (default: --bronze), e.g. bronze not chosen by a gold-trained judge"),
     scarce: int = typer.Option(0, min=0, help="Adds the regimes scarce_gold and scarce_gold_silver_bronze: the first N gold train sentences (0: none)"),
+    scarce_silver: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Silver for scarce_gold_silver_bronze (default: --silver), e.g. judged by a judge trained on the scarce gold only"),
+    scarce_bronze: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Bronze for scarce_gold_silver_bronze (default: --bronze), likewise"),
     seeds: int = typer.Option(3, min=1, help="Seeds per regime (0, 1, ...)"),
     amounts: str = typer.Option("25,50", help="Curve: percentages of silver and bronze added to gold"),
     max_epochs: int = typer.Option(0, min=0, help="Training epochs per run (0: each config's own)"),
@@ -349,6 +356,8 @@ def main(
         sources["bronze_unfiltered"] = unfiltered_bronze
     if bronze_alone:
         sources["bronze_alone"] = bronze_alone
+    if scarce:
+        sources.update({name: path for name, path in (("scarce_silver", scarce_silver), ("scarce_bronze", scarce_bronze)) if path})
     try:
         regimes = write_regimes(sources, training / "data", amount_list, seed, scarce, gold_weight)
     except ValueError as err:

@@ -3,6 +3,8 @@ enough; the regimes, with the scarce-gold setting, and what each is compared wit
 macro F1 on arrays and the paired bootstrap, are ad_signs.metrics': tests/test_metrics.py.)"""
 import importlib.util
 
+import pytest
+
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("experiment", ROOT / "scripts/experiment.py")
@@ -106,3 +108,24 @@ def test_the_rare_labels_are_the_fewest_in_gold_train():
     docs = [SimpleNamespace(cats={"A": 1.0, "B": 1.0, "C": 0.0})] * 3 + [SimpleNamespace(cats={"A": 1.0, "C": 1.0})]
     assert experiment.rare_labels(["A", "B", "C"], docs, 2) == ["C", "B"]
     assert experiment.rare_labels(["A", "B", "C"], docs, 0) == []
+
+
+def test_the_scarce_regime_trains_on_what_a_scarce_judge_chose(tmp_path):
+    """scarce + silver + bronze must owe nothing to the gold it is compared without: its silver and
+    bronze come from their own sources (judged by a judge trained on the scarce gold only)."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    sources = {}
+    for name, n in (("train", 10), ("silver", 4), ("bronze", 3), ("scarce_silver", 2), ("scarce_bronze", 0)):
+        sources[name] = tmp_path / f"{name}.spacy"
+        DocBin(docs=[nlp.make_doc(f"{name} sentence {i}") for i in range(n)]).to_disk(sources[name])
+    regimes = experiment.write_regimes(sources, tmp_path / "data", [], seed=0, scarce=6)
+    texts = [doc.text for doc in DocBin().from_disk(regimes["scarce_gold_silver_bronze"][0]).get_docs(nlp.vocab)]
+    assert texts == [f"train sentence {i}" for i in range(6)] + ["scarce_silver sentence 0", "scarce_silver sentence 1"]
+    assert regimes["gold_silver_bronze"][2] == 17  # the full-gold regimes keep --silver and --bronze
+    empty_silver = tmp_path / "empty.spacy"
+    DocBin(docs=[]).to_disk(empty_silver)
+    with pytest.raises(ValueError, match="empty.spacy"):  # an empty source of the main regimes is still an error
+        experiment.write_regimes({**sources, "silver": empty_silver}, tmp_path / "bad", [], seed=0, scarce=6)

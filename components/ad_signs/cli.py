@@ -374,15 +374,21 @@ def judge(
     dev: Path = typer.Option(..., exists=True, dir_okay=False, help="Dev DocBin: epochs and thresholds"),
     seed: int = typer.Option(0, help="Training seed"),
     max_epochs: int = typer.Option(0, min=0, help="Training epochs (0: the config's own)"),
+    first: int = typer.Option(0, min=0, help="Train on the first N gold train sentences only (0: all), "
+                              "e.g. the scarce setting's, so that what it is compared with owes nothing to the rest"),
 ):
     """Train a classifier on gold only and choose its thresholds on dev: the second labeler that
     silver's LLM labels must agree with (`filter --agree-with OUTPUT/model-best`). Other config
     values the spaCy way, e.g. `--paths.encoders other/encoders`."""
     from .calibration import calibrate
-    from .readers import read_docs
+    from .readers import read_docs, write_docs
     from .training import TrainingError, train
 
     _check_docbins(train_path, dev)
+    if first:
+        output.mkdir(parents=True, exist_ok=True)
+        write_docs(read_docs(train_path)[:first], output / "train.spacy")
+        train_path = output / "train.spacy"
     try:
         epochs = {"training.max_epochs": max_epochs} if max_epochs else {}
         best = train(config, output, {"paths.train": train_path, "paths.dev": dev, "system.seed": seed, **epochs, **_overrides(ctx)})
