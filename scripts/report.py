@@ -206,7 +206,8 @@ def context(experiment: Dict, data: Dict, llm: Dict, privacy: Dict, rare: List[s
             # other test sets, by other authors (never tuned on), and the regimes compared on them
             "external": list(regimes["gold"].get("external", {})),
             "external_regimes": ["gold_silver", "gold_bronze", "gold_silver_bronze"],
-            "scarce": {"vs": scarce, "base": regimes["scarce_gold"], "augmented": regimes["scarce_gold_silver_bronze"]} if scarce else None,
+            "scarce": {"vs": scarce, "base": regimes["scarce_gold"], "augmented": regimes["scarce_gold_silver_bronze"],
+                       "own_judge": "scarce_bronze" in experiment.get("sources", {})} if scarce else None,
             "curve": curve_points(experiment), "decisions": decisions, "classifier_vs_llm": classifier_vs_llm,
             "benchmarks": benchmarks, "findings": findings}
 
