@@ -108,7 +108,7 @@ def main(
     silver_summary: Optional[Path] = typer.Option(None, help="The silver step's summary"),
     silver_source: Optional[Path] = typer.Option(None, help="The notes silver was cut from (checked for patient-data records)"),
     bronze_summary: Optional[Path] = typer.Option(None, help="The bronze step's summary"),
-    gguf: Optional[Path] = typer.Option(None, help="The LLM's GGUF file (default: the one the LLM steps load)"),
+    gguf: Optional[Path] = typer.Option(None, help="The LLM's GGUF file (default: the model the bronze summary names, else the one the LLM steps load)"),
 ):
     summary = srsly.read_json(summary_path)
     if package not in summary["packages"]:
@@ -120,15 +120,18 @@ def main(
         from ad_signs.readers import read_records
 
         silver.update(source=str(silver_source), sensitive=any(r.sensitive for r in read_records(silver_source)))
-    if gguf is None:
+    bronze = srsly.read_json(bronze_summary) if bronze_summary and bronze_summary.exists() else {}
+    gguf_sha = bronze.get("settings", {}).get("model_sha256")  # the model that wrote this bronze (a published set's too)
+    if gguf is None and not gguf_sha:
         try:
             from ad_signs.llm.weights import resolve_model_path
 
             gguf = Path(resolve_model_path(None))
         except ImportError:  # the [llm] extra is not installed
             pass
-    bronze = srsly.read_json(bronze_summary) if bronze_summary and bronze_summary.exists() else {}
-    meta = model_card(summary, package, srsly.read_json(base), silver, bronze, run, _sha256(gguf) if gguf else "n/a")
+    if gguf is not None:
+        gguf_sha = _sha256(gguf)
+    meta = model_card(summary, package, srsly.read_json(base), silver, bronze, run, gguf_sha or "n/a")
     output.parent.mkdir(parents=True, exist_ok=True)
     write_json(output, meta)
     msg.good(f"{package}: test macro F1 {meta['performance']['cats_macro_f']:.3f} -> {output}")
