@@ -15,6 +15,7 @@ import hashlib
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import srsly
 import typer
@@ -31,13 +32,39 @@ def table(header, rows) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
-def card(version: str, docs, summary: dict, filters: dict, llm_dev: dict, source: Path, files: dict) -> str:
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def labeling_settings(config: Path, gguf: Optional[Path]) -> dict:
+    """What labelled silver: the label config's model block and the model file with its SHA-256
+    (default: the model the LLM steps load, when the [llm] extra is installed)."""
+    from confection import Config
+
+    model = Config().from_disk(config, interpolate=False)["components"]["llm"]["model"]
+    settings = {key: value for key, value in model.items() if not isinstance(value, dict) and not str(value).startswith("${")}
+    if gguf is None:
+        try:
+            from ad_signs.llm.weights import resolve_model_path
+
+            gguf = Path(resolve_model_path(None))
+        except ImportError:
+            pass
+    if gguf is not None:
+        settings.update(model=gguf.name, model_sha256=sha256(gguf))
+    return {"config": str(config), **settings}
+
+
+def card(version: str, docs, summary: dict, settings: dict, filters: dict, llm_dev: dict, source: Path, notes: int, files: dict) -> str:
     labels = load_taxonomy().labels
     counts = Counter(label for doc in docs for label in label_set(doc))
-    settings = summary.get("settings", {})
     confidence = llm_dev.get("confidence", {})
     thresholds, kept = confidence.get("thresholds", {}), confidence.get("at_thresholds", {}).get("micro", {})
-    dropped = filters.get("dropped", {})
+    dropped, removed = filters.get("dropped", {}), filters.get("labels_removed", {})
     return f"""# Silver AD-signs sentences, version {version}
 
 **Labelled by a machine; the sentences are authored, never patient data.** Every sentence is a
@@ -56,8 +83,7 @@ DocBin has every label in `doc.cats` and the note and sentence in `doc.user_data
 ## How it was made
 {table(("setting", "value"), sorted((k, v) for k, v in settings.items()))}
 
-{summary.get("items", 0)} notes, {summary.get("docs", 0)} sentences labelled in {summary.get("seconds", 0):.0f} s,
-{summary.get("rejects", 0)} answers rejected (not parsed; kept aside, asked again). Reproduce:
+{summary.get("docs", 0)} sentences of {notes} notes labelled, {summary.get("rejects", 0)} answers rejected (not parsed; kept aside, asked again). Reproduce:
 `weasel run silver`, `weasel run llm_dev`, `weasel run filter`, then `weasel run silver_dataset`.
 
 ## Filters ({filters.get("seen", 0)} seen, {filters.get("kept", 0)} kept)
@@ -67,7 +93,8 @@ A label whose confidence is below its threshold is taken off (thresholds chosen 
 where they give the LLM the precision below; `metrics/llm_dev.json`); lines without a label are
 kept up to gold train's share; gold sentences and their near copies are dropped.
 
-{table(("label", "sentences", "confidence threshold"), [(label, counts[label], f"{thresholds[label]:.3f}" if label in thresholds else "") for label in labels])}
+{table(("label", "sentences", "confidence threshold", "taken off below it"),
+       [(label, counts[label], f"{thresholds[label]:.3f}" if label in thresholds else "", removed.get(label, 0)) for label in labels])}
 
 {sum(1 for doc in docs if not label_set(doc))} sentences have no label. The labeling LLM on gold dev at these thresholds:
 micro precision {kept.get("p", float("nan")):.2f}, recall {kept.get("r", float("nan")):.2f}.
@@ -86,12 +113,16 @@ def main(
     summary: Path = typer.Option(..., exists=True, dir_okay=False, help="The silver step's summary JSON"),
     source: Path = typer.Option(..., exists=True, help="The notes silver was cut from: must hold no patient-data record"),
     llm_dev: Path = typer.Option(..., exists=True, dir_okay=False, help="The labeling LLM on gold dev (its thresholds)"),
+    config: Path = typer.Option(Path(__file__).parents[1] / "components/ad_signs/configs/llm_label.cfg", exists=True, dir_okay=False,
+                                help="The spacy-llm config that labelled silver"),
+    gguf: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="The model file (default: the one the LLM steps load)"),
     version: str = typer.Option("1"),
 ):
     try:
-        sensitive = sum(record.sensitive for record in read_records(source))
+        records = list(read_records(source))
     except InputError as err:
         msg.fail(f"--source: {err}", exits=1)
+    sensitive = sum(record.sensitive for record in records)
     if sensitive:
         msg.fail(f"{source} holds {sensitive} records marked as patient data: silver cut from them must not be published.", exits=1)
     docs = read_docs(filtered)
@@ -111,11 +142,14 @@ def main(
     with replaced_when_done(stem.with_suffix(".jsonl")) as partial:
         srsly.write_jsonl(partial, rows)
     write_docs(docs, stem.with_suffix(".spacy"))
-    for suffix, path in ((".filter.json", report), (".summary.json", summary)):
-        with replaced_when_done(stem.with_suffix(suffix)) as partial:
-            shutil.copyfile(path, partial)
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (stem.with_suffix(".jsonl"), stem.with_suffix(".spacy"))}
-    text = card(version, docs, srsly.read_json(summary), srsly.read_json(report), srsly.read_json(llm_dev), source, files)
+    with replaced_when_done(stem.with_suffix(".filter.json")) as partial:
+        shutil.copyfile(report, partial)
+    run = srsly.read_json(summary)
+    settings = run.get("settings") or labeling_settings(config, gguf)
+    with replaced_when_done(stem.with_suffix(".summary.json")) as partial:  # how it was made (model cards read it)
+        srsly.write_json(partial, {**run, "settings": settings})
+    files = {p.name: sha256(p) for p in (stem.with_suffix(".jsonl"), stem.with_suffix(".spacy"))}
+    text = card(version, docs, run, settings, srsly.read_json(report), srsly.read_json(llm_dev), source, len(records), files)
     with replaced_when_done(out / "DATA_CARD.md") as partial:
         partial.write_text(text, encoding="utf8")
     msg.good(f"{len(docs)} sentences -> {stem}.jsonl, {stem}.spacy, {out / 'DATA_CARD.md'}")

@@ -1,5 +1,6 @@
 """scripts/publish_silver.py: filtered silver of authored notes published (JSONL, DocBin, summary,
 filter counts, data card); silver cut from notes marked as patient data is refused."""
+import hashlib
 import importlib.util
 
 import spacy
@@ -30,11 +31,10 @@ def silver_run(folder):
         docs.append(doc)
     path = folder / "silver_filtered.spacy"
     write_docs(docs, path)
-    srsly.write_json(path.with_suffix(".filter.json"), {"seen": 5, "kept": 2, "dropped": {"duplicates": 1, "unlabelled_share": 2},
+    srsly.write_json(path.with_suffix(".filter.json"), {"seen": 5, "kept": 2, "dropped": {"duplicates": 1, "unlabelled_share": 2}, "labels_removed": {LABELS[0]: 3},
                                                         "filters": ["duplicates"]})
     summary = folder / "silver.summary.json"
-    srsly.write_json(summary, {"direction": "data-to-label", "items": 1, "docs": 5, "rejects": 0, "seconds": 4.0,
-                               "settings": {"model": "tiny.gguf", "model_sha256": "ab" * 32}})
+    srsly.write_json(summary, {"direction": "data-to-label", "items": 5, "docs": 5, "rejects": 0, "seconds": 4.0})
     llm_dev = folder / "llm_dev.json"
     srsly.write_json(llm_dev, {"confidence": {"thresholds": {LABELS[0]: 0.42},
                                               "at_thresholds": {"micro": {"p": 0.66, "r": 0.51, "f": 0.58}}}})
@@ -52,15 +52,19 @@ def test_silver_of_authored_notes_is_published_with_its_card(tmp_path):
     notes = tmp_path / "notes.jsonl"
     srsly.write_jsonl(notes, [{"note_id": "note-1", "text": "Wife reports he gets lost driving. BP 130/80."}])
     out = tmp_path / "silver"
-    result = publish(filtered, out, "--summary", summary, "--source", notes, "--llm-dev", llm_dev, "--version", "1")
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"not a model")
+    result = publish(filtered, out, "--summary", summary, "--source", notes, "--llm-dev", llm_dev, "--gguf", gguf, "--version", "1")
     assert result.exit_code == 0, result.output
     rows = list(srsly.read_jsonl(out / "silver-v1.jsonl"))
     assert [r["labels"] for r in rows] == [[LABELS[0]], []] and rows[0]["confidence"][LABELS[0]] == 0.9
     assert [d.text for d in read_docs(out / "silver-v1.spacy")] == [r["text"] for r in rows]
-    assert srsly.read_json(out / "silver-v1.summary.json")["docs"] == 5
+    published = srsly.read_json(out / "silver-v1.summary.json")
+    assert published["docs"] == 5 and published["settings"]["model"] == "tiny.gguf" and published["settings"]["stop_bias"] == 1.0
+    assert published["settings"]["model_sha256"] == hashlib.sha256(b"not a model").hexdigest()
     card = (out / "DATA_CARD.md").read_text()
-    assert "never patient data" in card and f"| {LABELS[0]} | 1 | 0.420 |" in card and "micro precision 0.66" in card
-    assert "| unlabelled_share | 2 |" in card
+    assert "never patient data" in card and f"| {LABELS[0]} | 1 | 0.420 | 3 |" in card and "micro precision 0.66" in card
+    assert "| unlabelled_share | 2 |" in card and "5 sentences of 1 notes" in card and "| choice_decoding | True |" in card
 
 
 def test_silver_of_patient_notes_is_refused(tmp_path):

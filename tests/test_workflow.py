@@ -1,11 +1,14 @@
 """`weasel run all` end to end at the CI scale, on the real local LLM, in a copy of the project:
 raw inputs -> silver and bronze -> the experiment and its report -> the installable wheel;
-then a second run skips everything that is up to date."""
+then a second run skips everything that is up to date. And `weasel run published`: the pipelines
+rebuilt and packaged from the published silver and bronze with the LLM stack unimportable."""
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Dict, Optional
 
 import pytest
 import srsly
@@ -33,14 +36,46 @@ CI_SCALE = {
 }
 PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts", "benchmarks"]
 
+PUBLISHED = {
+    "silver_train": "assets/silver/silver-v1.spacy",
+    "silver_summary": "assets/silver/silver-v1.summary.json",
+    "bronze_train": "assets/bronze/bronze-v3.spacy",
+    "bronze_summary": "assets/bronze/bronze-v3.summary.json",
+}
+
+# A test double of an environment without the LLM stack, as `sitecustomize` of every process of the
+# run: spacy-llm and llama-cpp-python fail to import, and spacy-llm's entry points are not there.
+WITHOUT_LLM_STACK = """
+import importlib.abc, importlib.metadata, sys
+
+BLOCKED = ("spacy_llm", "llama_cpp")
+
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not installed here: the published workflow needs no LLM")
+
+
+def entry_points(_all=importlib.metadata.entry_points, **params):
+    found = _all(**params)
+    if isinstance(found, dict):  # Python < 3.12, called without arguments: the entry points by group
+        found = [e for group in found.values() for e in group]
+    return importlib.metadata.EntryPoints(e for e in found if e.value.partition(".")[0].partition(":")[0] not in BLOCKED)
+
+
+sys.meta_path.insert(0, Blocked())
+importlib.metadata.entry_points = entry_points
+"""
+
 pytestmark = pytest.mark.slow
 
 
-def weasel(*args: str, cwd: Path) -> str:
+def weasel(*args: str, cwd: Path, extra_vars: Optional[Dict[str, str]] = None, env: Optional[Dict[str, str]] = None) -> str:
     command = [str(Path(sys.executable).parent / "weasel"), "run", *args, "."]
-    for name, value in CI_SCALE.items():
+    for name, value in {**CI_SCALE, **(extra_vars or {})}.items():
         command += [f"--vars.{name}", value]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout
 
@@ -50,7 +85,7 @@ def test_readme_gives_the_ci_scale():
     assert overrides in (ROOT / "README.md").read_text()
 
 
-def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
+def copy_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     for name in PROJECT_FILES:
@@ -59,6 +94,11 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
             shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(source, project / name)
+    return project
+
+
+def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
+    project = copy_project(tmp_path)
 
     started = time.time()
     weasel("all", cwd=project)
@@ -105,3 +145,26 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     again = weasel("all", cwd=project)
     for step in ("corpus", "encoders", "silver", "bronze", "bronze_check", "llm_test", "experiment", "package", "benchmark", "report"):
         assert f"Skipping '{step}': nothing changed" in again, again
+
+
+def test_published_data_rebuild_and_package_the_pipelines_without_the_llm_stack(tmp_path):
+    project = copy_project(tmp_path)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text(WITHOUT_LLM_STACK)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(blocked), os.environ.get("PYTHONPATH")]))}
+
+    started = time.time()
+    weasel("published", cwd=project, extra_vars=PUBLISHED, env=env)
+    print(f"weasel run published at CI scale: {time.time() - started:.0f} s")
+
+    assert not (project / "corpus/silver.spacy").exists() and not (project / "corpus/bronze.spacy").exists()  # no LLM step ran
+    summary = srsly.read_json(project / "metrics/experiment/summary.json")
+    assert "gold_bronze_unfiltered" not in summary["regimes"] and summary["sources"]["bronze_alone"] == PUBLISHED["bronze_train"]
+    published_silver = len(read_docs(project / PUBLISHED["silver_train"]))
+    assert 0 < len(read_docs(project / "corpus/silver_judged.spacy")) <= published_silver
+    for package in ("en_ad_signs", "en_ad_signs_trf"):
+        assert (project / f"packages/{package}-0.1.0/dist/{package}-0.1.0-py3-none-any.whl").exists()
+        card = srsly.read_json(project / f"packages/meta/{package}.json")
+        bronze_model = srsly.read_json(project / PUBLISHED["bronze_summary"])["settings"]["model_sha256"]
+        assert "cats_binary_f" in card["performance"] and bronze_model in card["notes"]
