@@ -3,7 +3,7 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from ad_signs.corpus import write_gold
+from ad_signs.corpus import MemoryCorpus, write_gold
 from ad_signs.readers import InputError
 from ad_signs.taxonomy import UnknownLabelError, load_taxonomy
 from conftest import ROOT, write_jsonl
@@ -74,3 +74,24 @@ def test_no_gold_train_or_dev_sentence_repeats_a_test_sentence():
     near = [row["text"] for split in ("train", "dev") for row in srsly.read_jsonl(ROOT / f"assets/gold/{split}.jsonl")
             if index.match(row["text"])]
     assert near == []
+
+
+def test_memory_corpus_reads_its_docbin_once_and_gives_spacys_examples(tmp_path, monkeypatch):
+    """`ad_signs.Corpus.v1` in the training configs: the examples of `spacy.Corpus.v1`, every epoch,
+    from one read of the file."""
+    from spacy.training import Corpus
+
+    nlp, taxonomy = spacy.blank("en"), load_taxonomy()
+    write_gold(nlp, ROOT / "assets/gold/dev.jsonl", tmp_path / "dev.spacy", taxonomy)
+    expected = [(eg.reference.text, eg.reference.cats) for eg in Corpus(tmp_path / "dev.spacy")(nlp)]
+    corpus = spacy.registry.readers.get("ad_signs.Corpus.v1")(tmp_path / "dev.spacy")
+    reads, read_docbin = [], Corpus.read_docbin
+
+    def counted(self, *args):
+        reads.append(args)
+        return read_docbin(self, *args)
+
+    monkeypatch.setattr(Corpus, "read_docbin", counted)
+    for _ in range(3):
+        assert [(eg.reference.text, eg.reference.cats) for eg in corpus(nlp)] == expected
+    assert len(reads) == 1

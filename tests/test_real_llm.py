@@ -190,7 +190,10 @@ def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
     del alone
     together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 5})
     model = together.get_pipe("llm")._model
+    list(together.pipe(texts[:2], batch_size=2))  # a short first call (a warm-up) sizes the context for 5
+    context = model._parallel.ctx
     docs_together = list(together.pipe(texts, batch_size=5))
+    assert model._parallel.ctx == context, "the context was made again: the shared prefix evaluated again"
     assert [doc.cats for doc in docs_together] == one_at_a_time
     # Each label's probability is read from the logits either way; batched kernels move a Q4 model's
     # logits a little, so the probabilities agree to a few hundredths (measured: up to 0.06), not exactly.
@@ -198,7 +201,7 @@ def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
         confidence = a.user_data["llm_confidence"]
         assert all(confidence[label] > 0 for label, on in a.cats.items() if on)
         assert all(abs(confidence[label] - b.user_data["llm_confidence"][label]) < 0.1 for label in LABELS)
-    assert model.stats["asked"] == 5 and model.identity["decoding"] == "choice.v2(stop_bias=1.0), 5 in parallel"
+    assert model.stats["asked"] == 7 and model.identity["decoding"] == "choice.v2(stop_bias=1.0), 5 in parallel"
 
 
 def test_choice_decoding_answers_several_sentences_in_one_prompt():

@@ -113,7 +113,10 @@ class ParallelContext:
         shared = 0  # the common prefix, evaluated once for all sequences (>= 1 token left per prompt)
         while shared < min(map(len, prompts)) - 1 and len({p[shared] for p in prompts}) == 1:
             shared += 1
-        self._reserve(shared + sum(len(p) - shared + answer_tokens for p in prompts))
+        # Room for a full set of sequences as long as these (in steps of 64 tokens), so that a short
+        # first call (a warm-up) does not leave a context to be made again, its prefix evaluated again.
+        room = -(-(max(len(p) for p in prompts) - shared + answer_tokens) // 64) * 64
+        self._reserve(shared + self.n_parallel * room)
         keep = 0  # of the prefix still in the cache from the last call (e.g. few-shot examples)
         while keep < min(shared, len(self.prefix)) and self.prefix[keep] == prompts[0][keep]:
             keep += 1
