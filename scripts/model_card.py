@@ -9,13 +9,14 @@ seeds beside them; the thresholds are the ones chosen on dev and stored in the p
 """
 import hashlib
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import srsly
 import typer
 from wasabi import msg
 
 from ad_signs.atomic import write_json
+from ad_signs.text import markdown_table
 
 REQUIREMENTS = {"StaticEmbeddings": ["tokenizers>=0.20"], "OnnxEncoder": ["tokenizers>=0.20", "onnxruntime>=1.17"]}
 
@@ -36,11 +37,6 @@ local LLM and are noisy."""
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "n/a"
-
-
-def _table(header: List[str], rows: List[List]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
-                     ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Dict, run: Dict, gguf_sha: str) -> Dict:
@@ -69,7 +65,7 @@ def model_card(summary: Dict, package: str, base: Dict, silver: Dict, bronze: Di
         "thresholds tuned on dev).",
         "**Scores on the gold test split** (this pipeline's own run, and the mean over "
         f"{stats['seeds']} seeds), each label decided at its `f1` threshold; thresholds chosen on {dev}:",
-        _table(["label", "P", "R", "F1", f"F1, {stats['seeds']} seeds", "support", "f1 threshold", "screening threshold"], rows),
+        markdown_table(["label", "P", "R", "F1", f"F1, {stats['seeds']} seeds", "support", "f1 threshold", "screening threshold"], rows),
         f"Brier score {test['brier']:.3f} (mean squared error of the scores over every sentence and label).",
         "**Operating points.** `f1` (the default) maximises each label's F1 on dev; `screening` keeps each label's dev "
         "recall at 0.9 or more, for finding candidates to review: "

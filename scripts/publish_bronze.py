@@ -28,17 +28,13 @@ from ad_signs.atomic import replaced_when_done
 from ad_signs.metrics import label_set
 from ad_signs.readers import read_docs, write_docs
 from ad_signs.taxonomy import load_taxonomy
+from ad_signs.text import markdown_table
 
 LICENSE = "CC0-1.0"  # machine-written from the guideline's definitions; no patient text
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def combined_summary(runs: List[Tuple[str, dict]]) -> dict:
@@ -96,32 +92,32 @@ prompt plan; no clinical note was shown to it. Labels are the ones each prompt a
 (multi-label: `labels`); hard negatives (negated, hypothetical, family history) have no label.
 
 ## Files
-{table(("file", "sentences", "SHA-256"), [(f, len(docs), h) for f, h in files.items()])}
+{markdown_table(("file", "sentences", "SHA-256"), [(f, len(docs), h) for f, h in files.items()])}
 
 JSONL fields: `text`, `labels` (affirmed labels), `written_for` (the label of the prompt),
 `polarity` (`positive`, `negated`, `hypothetical`, `family_history`), `facet` (the sub-sign asked for),
 `note_type`, `style`. The DocBin has every label in `doc.cats` and the same fields in `doc.user_data["source"]`.
 
 ## How it was made
-{origin}{table(("setting", *names), settings_rows)}
+{origin}{markdown_table(("setting", *names), settings_rows)}
 
 {summary.get("items", 0)} prompts answered, {summary.get("docs", 0)} sentences written, {summary.get("rejects", 0)}
 answers rejected (not parsed; kept aside, asked again). Reproduce: {reproduce}.
 
 ## Filters ({sum(r.get("seen", 0) for _, r in filters)} seen, {sum(r.get("kept", 0) for _, r in filters)} kept)
-{table(("filter: dropped", *[n for n, _ in filters]), filter_rows)}
+{markdown_table(("filter: dropped", *[n for n, _ in filters]), filter_rows)}
 
 `roundtrip`: the data-to-label LLM labelled each sentence again; a positive is kept only if it
 finds the label, a hard negative only if it does not. `duplicates`: exact and near copies (word
 trigram Jaccard ≥ 0.8) of each other and of every gold sentence (a top-up: and of the version it extends).
 
 ## Labels
-{table(("label", "affirmed", "written for (incl. hard negatives)"), [(label, positives[label], written_for[label]) for label in labels])}
+{markdown_table(("label", "affirmed", "written for (incl. hard negatives)"), [(label, positives[label], written_for[label]) for label in labels])}
 
-{table(("kind", "sentences"), sorted(kinds.items()))}
+{markdown_table(("kind", "sentences"), sorted(kinds.items()))}
 
 ## Privacy scan (`scripts/privacy_check.py`)
-{table(("check", "sentences"), [
+{markdown_table(("check", "sentences"), [
     ("scanned", scan.get("sentences", 0)),
     ("with an identifier-like string (name, date, phone, record number, address, e-mail, SSN)",
      scan.get("identifiers", {}).get("sentences", 0)),

@@ -25,11 +25,7 @@ from ad_signs.atomic import replaced_when_done
 from ad_signs.metrics import label_set
 from ad_signs.readers import InputError, read_docs, read_records, write_docs
 from ad_signs.taxonomy import load_taxonomy
-
-
-def table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+from ad_signs.text import markdown_table
 
 
 def sha256(path: Path) -> str:
@@ -74,26 +70,26 @@ card: `assets/README.md`), labelled by the local LLM with the annotation guideli
 LLM's, not an annotator's: use them as noisy training data, never as a test set.
 
 ## Files
-{table(("file", "sentences", "SHA-256"), [(f, len(docs), h) for f, h in files.items()])}
+{markdown_table(("file", "sentences", "SHA-256"), [(f, len(docs), h) for f, h in files.items()])}
 
 JSONL fields: `text`, `labels` (the LLM's labels kept by the filters), `confidence` (the LLM's
 per-label confidence from choice decoding), `note_id`, `sentence` (its index in the note). The
 DocBin has every label in `doc.cats` and the note and sentence in `doc.user_data["source"]`.
 
 ## How it was made
-{table(("setting", "value"), sorted((k, v) for k, v in settings.items()))}
+{markdown_table(("setting", "value"), sorted((k, v) for k, v in settings.items()))}
 
 {summary.get("docs", 0)} sentences of {notes} notes labelled, {summary.get("rejects", 0)} answers rejected (not parsed; kept aside, asked again). Reproduce:
 `weasel run silver`, `weasel run llm_dev`, `weasel run filter`, then `weasel run silver_dataset`.
 
 ## Filters ({filters.get("seen", 0)} seen, {filters.get("kept", 0)} kept)
-{table(("filter", "dropped or changed"), sorted(dropped.items()))}
+{markdown_table(("filter", "dropped or changed"), sorted(dropped.items()))}
 
 A label whose confidence is below its threshold is taken off (thresholds chosen on gold dev,
 where they give the LLM the precision below; `metrics/llm_dev.json`); lines without a label are
 kept up to gold train's share; gold sentences and their near copies are dropped.
 
-{table(("label", "sentences", "confidence threshold", "taken off below it"),
+{markdown_table(("label", "sentences", "confidence threshold", "taken off below it"),
        [(label, counts[label], f"{thresholds[label]:.3f}" if label in thresholds else "", removed.get(label, 0)) for label in labels])}
 
 {sum(1 for doc in docs if not label_set(doc))} sentences have no label. The labeling LLM on gold dev at these thresholds:

@@ -3,7 +3,7 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from ad_signs.corpus import MemoryCorpus, write_gold
+from ad_signs.corpus import write_gold
 from ad_signs.readers import InputError
 from ad_signs.taxonomy import UnknownLabelError, load_taxonomy
 from conftest import ROOT, write_jsonl

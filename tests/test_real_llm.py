@@ -48,6 +48,8 @@ def test_label_three_sentences(tmp_path):
     # Grammar-constrained decoding: every answer is a valid label set, so nothing is rejected.
     assert summary["items"] == 3 and summary["docs"] == 3 and summary["rejects"] == 0
     assert summary["llm_calls"]["asked"] == 3 and "seconds per item" in out
+    assert summary["settings"]["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" and summary["settings"]["unit"] == "sentence"
+    assert len(summary["settings"]["model_sha256"]) == 64 and "in parallel" in summary["settings"]["decoding"]
     assert [d.text for d in docs] == SENTENCES
     for doc in docs:
         assert set(doc.cats) == set(LABELS) and set(doc.cats.values()) <= {0.0, 1.0}

@@ -123,7 +123,7 @@ def label(
     from dataclasses import replace
     from itertools import chain, islice
 
-    from .llm.batch_runner import PatientDataError, label_docs, llm_config, load_llm
+    from .llm.batch_runner import PatientDataError, label_docs, llm_config, load_llm, model_settings
     from .readers import read_records, sentence_docs
 
     _check_output(output, input_path)
@@ -155,6 +155,7 @@ def label(
                  "--allow-remote only if this endpoint is approved for this data. Nothing was written.", exits=1)
     if not summary.items:
         msg.fail(f"No sentences found in {input_path}: is the text field empty? See --text-field.", exits=1)
+    summary.settings = {**model_settings(nlp), "unit": unit}  # the data card's (scripts/publish_silver.py)
     _write_run(labelled, summary, output, rejects, max_reject_share)
 
 

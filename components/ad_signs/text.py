@@ -1,9 +1,9 @@
 """Text helpers and measures shared by the filters, the privacy checks, the data analysis and the
-benchmarks: words, word shingles, normalisation, distinct-n."""
+benchmarks: words, word shingles, normalisation, distinct-n; Markdown tables for the data and model cards."""
 import random
 import re
 import unicodedata
-from typing import List, Sequence, Set, Tuple
+from typing import Iterable, List, Sequence, Set, Tuple
 
 MARKDOWN = ("**", "__", "##", "`")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
@@ -55,3 +55,9 @@ def has_markdown(text: str) -> bool:
 def lower_tokens(doc) -> List[str]:
     """A Doc's tokens, lowercased, without whitespace tokens (the unit of length and distinct-n)."""
     return [t.lower_ for t in doc if not t.is_space]
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A Markdown table (the data cards, the model cards' README)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
