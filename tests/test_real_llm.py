@@ -235,3 +235,25 @@ def test_label_runs_from_any_folder_with_the_librarys_own_config(tmp_path):
     assert doc.text == SENTENCES[0] and set(doc.cats) == set(LABELS)
     missing = run("--config", "nope.cfg")
     assert missing.returncode == 1 and "Config not found: nope.cfg" in missing.stdout and "Traceback" not in missing.stderr
+
+
+def test_the_next_run_loads_the_prompt_prefix_instead_of_evaluating_it(tmp_path, monkeypatch):
+    """Answered together, the labeling prompt's shared prefix (instructions, few-shot examples) is
+    evaluated once and its KV state stored; a new model (the next weasel step) loads it: the same
+    label sets, without evaluating the ~1,100 prefix tokens again."""
+    from ad_signs.llm import batched, weights
+
+    monkeypatch.setattr(weights, "cache_dir", lambda: tmp_path)
+    decoded = []
+    decode = batched.ParallelContext._decode
+    monkeypatch.setattr(batched.ParallelContext, "_decode", lambda self, items: decoded.append(len(items)) or decode(self, items))
+    config = ROOT / "components/ad_signs/configs/llm_label.cfg"
+    runs = []
+    for _ in range(2):
+        decoded.clear()
+        nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 3})
+        runs.append(([doc.cats for doc in nlp.pipe(SENTENCES, batch_size=3)], sum(decoded)))
+        del nlp
+    (first, evaluated_first), (second, evaluated_second) = runs
+    assert len(list((tmp_path / "prefix_states").glob("*.kv"))) == 1
+    assert second == first and evaluated_first - evaluated_second > 1000

@@ -6,7 +6,9 @@ sequence, ~65 tokens/s over 32). `ParallelContext` keeps up to `n_parallel` sequ
 llama.cpp context: the prompts' shared prefix (system prompt, instructions, few-shot examples)
 is evaluated once and belongs to every sequence (a unified KV cache), and stays cached for the
 next call (the few-shot examples of labeling); then each prompt's own suffix; then, step by step,
-the tokens each sequence asks for next.
+the tokens each sequence asks for next. With `PrefixStates`, a prefix's KV state is also kept on
+disk, so the next process (the next weasel step, a resumed run) loads it instead of evaluating it
+again: ~13 s for the 1,100 tokens of the labeling prompt's instructions and examples on 2 cores.
 
 What a sequence asks for is a *walk*: a generator that yields the tokens to evaluate next and
 receives the batch index of the last one's logits; its return value is the answer. Two walks:
@@ -17,7 +19,10 @@ An answer depends on its prompt and seed, not on which prompts share its batch (
 floating-point rounding of batched matrix products).
 """
 import ctypes
+import hashlib
 import math
+import os
+from pathlib import Path
 from typing import Generator, List, Optional, Sequence
 
 import llama_cpp
@@ -49,13 +54,60 @@ def chat_tokens(llm, formatter, messages) -> List[int]:
     return llm.tokenize(prompt.encode("utf8"), add_bos=False, special=True)
 
 
-class ParallelContext:
-    """A llama.cpp context for up to `n_parallel` sequences on a loaded `llama_cpp.Llama`'s weights."""
+class PrefixStates:
+    """KV states of evaluated prompt prefixes, one file each in `folder`, for one model file and
+    llama.cpp version; the `keep` most recently used are kept. A file is named by its number of
+    tokens and a hash of the model and the tokens, so a prompt finds the longest stored prefix of
+    its own tokens. Loading a state gives the numbers that evaluating the tokens gave."""
 
-    def __init__(self, llm, n_parallel: int, n_batch: int = 512):
+    def __init__(self, folder: Path, model_path: Path, keep: int = 8, min_tokens: int = 256):
+        stat = Path(model_path).stat()
+        self.folder, self.keep, self.min_tokens = Path(folder), keep, min_tokens
+        self.model = f"{Path(model_path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{llama_cpp.__version__}"
+
+    def _path(self, tokens: Sequence[int]) -> Path:
+        digest = hashlib.sha256(f"{self.model}:{','.join(map(str, tokens))}".encode()).hexdigest()[:32]
+        return self.folder / f"{len(tokens)}-{digest}.kv"
+
+    def load(self, ctx, tokens: Sequence[int], seq: int) -> int:
+        """Load the longest stored prefix of `tokens` (at least `min_tokens`) into sequence `seq`
+        of an empty context; the number of its tokens, 0 if none."""
+        lengths = sorted((int(f.name.partition("-")[0]) for f in self.folder.glob("*-*.kv")), reverse=True)
+        for n in (n for n in lengths if self.min_tokens <= n <= len(tokens)):
+            path = self._path(tokens[:n])
+            if not path.exists():
+                continue
+            stored, count = (llama_cpp.llama_token * n)(), ctypes.c_size_t(0)
+            read = llama_cpp.llama_state_seq_load_file(ctx, str(path).encode(), seq, stored, n, ctypes.byref(count))
+            if read and count.value == n and list(stored) == list(tokens[:n]):
+                os.utime(path)  # recently used
+                return n
+            llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, -1, -1)  # unreadable: evaluate
+        return 0
+
+    def save(self, ctx, tokens: Sequence[int], seq: int) -> None:
+        """Store sequence `seq`, which holds exactly `tokens`, then drop the least recently used."""
+        if len(tokens) < self.min_tokens:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(tokens)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        if llama_cpp.llama_state_seq_save_file(ctx, str(partial).encode(), seq, array, len(tokens)):
+            partial.replace(path)
+        for old in sorted(self.folder.glob("*-*.kv"), key=lambda f: f.stat().st_mtime, reverse=True)[self.keep :]:
+            old.unlink(missing_ok=True)
+
+
+class ParallelContext:
+    """A llama.cpp context for up to `n_parallel` sequences on a loaded `llama_cpp.Llama`'s weights;
+    with `states`, prompt prefixes are loaded from and stored to disk."""
+
+    def __init__(self, llm, n_parallel: int, n_batch: int = 512, states: Optional[PrefixStates] = None):
         self.llm = llm
         self.n_parallel = n_parallel
         self.n_batch = n_batch
+        self.states = states
         self.vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self.ctx, self.n_ctx = None, 0
         self.prefix: List[int] = []  # tokens at positions 0.. that every sequence shares in the cache
@@ -120,11 +172,20 @@ class ParallelContext:
         keep = 0  # of the prefix still in the cache from the last call (e.g. few-shot examples)
         while keep < min(shared, len(self.prefix)) and self.prefix[keep] == prompts[0][keep]:
             keep += 1
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self.ctx), -1, keep, -1)  # every sequence's rest
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        llama_cpp.llama_memory_seq_rm(memory, -1, keep, -1)  # every sequence's rest
         everyone = list(range(self.n_parallel))
+        if self.states is not None and not keep and shared:
+            keep = self.states.load(self.ctx, prompts[0][:shared], 0)
+            if keep:  # a loaded prefix belongs to every sequence
+                for seq in everyone[1:]:
+                    llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+        known = keep
         for start in range(keep, shared, self.n_batch):
             self._decode([(prompts[0][p], p, everyone, False) for p in range(start, min(shared, start + self.n_batch))])
         self.prefix = list(prompts[0][:shared])
+        if self.states is not None and known < shared:
+            self.states.save(self.ctx, self.prefix, 0)
         queue = {s: list(prompt[shared:]) + next(walk) for s, (prompt, walk) in enumerate(zip(prompts, walks))}
         position, answers = [shared] * len(prompts), [None] * len(prompts)
         while queue:

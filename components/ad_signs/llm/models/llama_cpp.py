@@ -76,10 +76,13 @@ class LlamaCppModel(ChatModel):
         }
 
     def complete_together(self, conversations: List[List[Dict[str, str]]], seeds: List[int]) -> List[str]:
-        from ..batched import ParallelContext, chat_formatter, chat_tokens
+        from ..batched import ParallelContext, PrefixStates, chat_formatter, chat_tokens
+        from ..weights import cache_dir
 
         if self._parallel is None:
-            self._parallel = ParallelContext(self.llm, self.n_parallel)
+            # With prefix reuse, prompt prefixes' KV states are kept on disk for the next run too.
+            states = PrefixStates(cache_dir() / "prefix_states", self.path) if self.reuse_prefix else None
+            self._parallel = ParallelContext(self.llm, self.n_parallel, states=states)
             self._formatter = chat_formatter(self.llm)
             self._gbnf = None
             if self.response_format:
@@ -132,7 +135,8 @@ def llama_cpp_model(
     path: a GGUF file; default $AD_SIGNS_GGUF, else the Qwen2.5-Coder-1.5B-Instruct parts from PyPI.
     sha256: if set, the file is checked against it before first use.
     response_format: JSON schema every answer must follow (grammar-constrained decoding).
-    reuse_prefix: keep the KV cache of the shared prompt prefix between prompts.
+    reuse_prefix: keep the KV cache of the shared prompt prefix between prompts (answered together:
+        also on disk, in the cache folder, for the next run).
     choice_decoding: for a label-set schema at temperature 0, decode by choosing among the
         allowed labels with forced tokens batched (same greedy answer, about twice as fast).
     stop_bias: with choice decoding, a logit bonus for ending the label list (> 0: fewer labels).
