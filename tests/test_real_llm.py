@@ -237,22 +237,26 @@ def test_label_runs_from_any_folder_with_the_librarys_own_config(tmp_path):
     assert missing.returncode == 1 and "Config not found: nope.cfg" in missing.stdout and "Traceback" not in missing.stderr
 
 
-def test_the_next_run_loads_the_prompt_prefix_instead_of_evaluating_it(tmp_path, monkeypatch):
-    """Answered together, the labeling prompt's shared prefix (instructions, few-shot examples) is
-    evaluated once and its KV state stored; a new model (the next weasel step) loads it: the same
-    label sets, without evaluating the ~1,100 prefix tokens again."""
+@pytest.mark.parametrize("n_parallel", [1, 3])
+def test_the_next_run_loads_the_prompt_prefix_instead_of_evaluating_it(tmp_path, monkeypatch, n_parallel):
+    """The labeling prompt's shared prefix (instructions, few-shot examples) is evaluated once and
+    its KV state stored; a new model (the next weasel step) loads it: the same label sets, without
+    evaluating the ~1,100 prefix tokens again. One at a time and answered together."""
+    import llama_cpp
+
     from ad_signs.llm import batched, weights
 
     monkeypatch.setattr(weights, "cache_dir", lambda: tmp_path)
-    decoded = []
-    decode = batched.ParallelContext._decode
-    monkeypatch.setattr(batched.ParallelContext, "_decode", lambda self, items: decoded.append(len(items)) or decode(self, items))
+    evaluated = []
+    decode, llama_eval = batched.ParallelContext._decode, llama_cpp.Llama.eval
+    monkeypatch.setattr(batched.ParallelContext, "_decode", lambda self, items: evaluated.append(len(items)) or decode(self, items))
+    monkeypatch.setattr(llama_cpp.Llama, "eval", lambda self, tokens: evaluated.append(len(tokens)) or llama_eval(self, tokens))
     config = ROOT / "components/ad_signs/configs/llm_label.cfg"
     runs = []
     for _ in range(2):
-        decoded.clear()
-        nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": 3})
-        runs.append(([doc.cats for doc in nlp.pipe(SENTENCES, batch_size=3)], sum(decoded)))
+        evaluated.clear()
+        nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n_parallel})
+        runs.append(([doc.cats for doc in nlp.pipe(SENTENCES, batch_size=3)], sum(evaluated)))
         del nlp
     (first, evaluated_first), (second, evaluated_second) = runs
     assert len(list((tmp_path / "prefix_states").glob("*.kv"))) == 1

@@ -31,13 +31,15 @@ def enum_array_schema(schema: Optional[Dict[str, Any]]) -> Optional[Tuple[str, L
 class ChoiceDecoder:
     """Decode `{"<key>": [...]}` answers (each label at most once, any order) on a `llama_cpp.Llama`."""
 
-    def __init__(self, llm, key: str, labels: Sequence[str], reuse_prefix: bool = True, stop_bias: float = 0.0):
+    def __init__(self, llm, key: str, labels: Sequence[str], reuse_prefix: bool = True, stop_bias: float = 0.0,
+                 states=None):
         from .batched import chat_formatter
 
         self.llm = llm
         self.key = key
         self.labels = list(labels)
         self.reuse_prefix = reuse_prefix
+        self.states, self._saved = states, False  # batched.PrefixStates: prompt prefixes on disk
         self.stop_bias = stop_bias
         self.formatter = chat_formatter(llm)
         # Choices split where the tokenizer does not merge across them (' ["', '",' and '"]}'
@@ -70,8 +72,26 @@ class ChoiceDecoder:
             limit = min(len(cached), len(tokens)) - 1  # always evaluate >= 1 token for fresh logits
             while keep < limit and cached[keep] == tokens[keep]:
                 keep += 1
+            if self.states is not None:
+                keep = self._stored_prefix(tokens, keep)
         llm.n_tokens = keep
         llm.eval(tokens[keep:])
+
+    def _stored_prefix(self, tokens: List[int], keep: int) -> int:
+        """With nothing useful in the cache, load the longest stored prefix of `tokens`; the first
+        time two prompts share a long prefix, store it. Returns the tokens now in the cache."""
+        llm, states = self.llm, self.states
+        if keep < states.min_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            loaded = states.load(llm._ctx.ctx, tokens[:-1], 0)
+            if loaded:
+                llm.input_ids[:loaded] = tokens[:loaded]
+                return loaded
+        elif not self._saved and keep < llm.n_tokens:  # the previous prompt shares `keep` tokens
+            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            states.save(llm._ctx.ctx, tokens[:keep], 0)
+            self._saved = True
+        return keep
 
     def walk(self, logits: Callable[[int], np.ndarray], n_answers: int = 1) -> Generator[List[int], int, str]:
         """The answer as a walk (batched.py): yields the tokens to evaluate before the next branch,

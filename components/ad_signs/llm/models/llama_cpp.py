@@ -32,12 +32,16 @@ class LlamaCppModel(ChatModel):
             raise ValueError(f"n_parallel must be 1 or more, not {n_parallel}")
         from llama_cpp import Llama, LlamaGrammar
 
+        from ..batched import PrefixStates
         from ..choice_decoding import ChoiceDecoder, enum_array_schema
+        from ..weights import cache_dir
 
         self.path = resolve_model_path(path, sha256)
         # The file's verified SHA-256 (a pin, or the default model's), for data cards; None if unpinned.
         self.sha256 = check_sha256(sha256) or (None if path or os.environ.get(ENV_MODEL_PATH) else DEFAULT_MODEL_SHA256)
         self.reuse_prefix = reuse_prefix
+        # With prefix reuse, prompt prefixes' KV states are also kept on disk, for the next run.
+        self.prefix_states = PrefixStates(cache_dir() / "prefix_states", self.path) if reuse_prefix else None
         try:
             self.llm = Llama(
                 model_path=str(self.path),
@@ -59,7 +63,7 @@ class LlamaCppModel(ChatModel):
         # A label-set answer at temperature 0: choose among allowed labels, forced tokens batched.
         choices = enum_array_schema(self.response_format)
         self.choice_decoder = (
-            ChoiceDecoder(self.llm, *choices, reuse_prefix=reuse_prefix, stop_bias=stop_bias)
+            ChoiceDecoder(self.llm, *choices, reuse_prefix=reuse_prefix, stop_bias=stop_bias, states=self.prefix_states)
             if choice_decoding and choices and self.temperature == 0
             else None
         )
@@ -76,13 +80,10 @@ class LlamaCppModel(ChatModel):
         }
 
     def complete_together(self, conversations: List[List[Dict[str, str]]], seeds: List[int]) -> List[str]:
-        from ..batched import ParallelContext, PrefixStates, chat_formatter, chat_tokens
-        from ..weights import cache_dir
+        from ..batched import ParallelContext, chat_formatter, chat_tokens
 
         if self._parallel is None:
-            # With prefix reuse, prompt prefixes' KV states are kept on disk for the next run too.
-            states = PrefixStates(cache_dir() / "prefix_states", self.path) if self.reuse_prefix else None
-            self._parallel = ParallelContext(self.llm, self.n_parallel, states=states)
+            self._parallel = ParallelContext(self.llm, self.n_parallel, states=self.prefix_states)
             self._formatter = chat_formatter(self.llm)
             self._gbnf = None
             if self.response_format:
