@@ -261,3 +261,22 @@ def test_the_next_run_loads_the_prompt_prefix_instead_of_evaluating_it(tmp_path,
     (first, evaluated_first), (second, evaluated_second) = runs
     assert len(list((tmp_path / "prefix_states").glob("*.kv"))) == 1
     assert second == first and evaluated_first - evaluated_second > 1000
+
+
+def test_a_prompt_of_another_family_after_a_stored_prefix_gets_its_own_answer(tmp_path, monkeypatch):
+    """A prompt that shares only a few tokens with the one before (another template) is evaluated
+    on an emptied cache when no stored prefix fits: the answer of a fresh context, not one read
+    with its first tokens missing."""
+    from ad_signs.llm import weights
+    from ad_signs.llm.batch_runner import chat_model
+
+    monkeypatch.setattr(weights, "cache_dir", lambda: tmp_path)
+    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model.cache_path": None,
+                                                                         "components.llm.model.n_parallel": 1})
+    model = chat_model(nlp)
+    decoder = model.choice_decoder
+    list(nlp.pipe(SENTENCES))  # the labeling prefix, stored
+    other = model._messages('Sentence: "Wife says he forgets names." Which categories? Answer {"labels": [...]}.')
+    after_stored = decoder(other)
+    decoder.llm.n_tokens = 0  # a fresh context: everything evaluated
+    assert decoder(other) == after_stored

@@ -81,13 +81,12 @@ class ChoiceDecoder:
         """With nothing useful in the cache, load the longest stored prefix of `tokens`; the first
         time two prompts share a long prefix, store it. Returns the tokens now in the cache."""
         llm, states = self.llm, self.states
-        if keep < states.min_tokens:
+        if keep < states.min_tokens:  # the cache is emptied for the load: its few tokens are evaluated again
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             loaded = states.load(llm._ctx.ctx, tokens[:-1], 0)
-            if loaded:
-                llm.input_ids[:loaded] = tokens[:loaded]
-                return loaded
-        elif not self._saved and keep < llm.n_tokens:  # the previous prompt shares `keep` tokens
+            llm.input_ids[:loaded] = tokens[:loaded]
+            return loaded
+        if not self._saved and keep < llm.n_tokens:  # the previous prompt shares `keep` tokens
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             states.save(llm._ctx.ctx, tokens[:keep], 0)
             self._saved = True
