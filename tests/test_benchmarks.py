@@ -98,3 +98,16 @@ def test_llm_speed_counts_the_tokens_each_eval_call_takes():
     llm.eval([5])  # after the block: no longer counted
     assert (counter.tokens, counter.calls) == (4, 2) and counter.seconds >= 0
     assert llm.evaluated == [[1, 2, 3], [4], [5]] and "eval" not in vars(llm)
+
+
+def test_workflow_steps_times_each_step_and_command_from_weasels_output():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from workflow_steps import step_times
+
+    lines = [(0.0, "\x1b[1m=============== corpus ===============\x1b[0m"), (0.1, "Running command: python -m ad_signs corpus a b"),
+             (5.0, "✔ 913 docs"), (6.1, "Running command: python -m ad_signs corpus c d"),
+             (12.0, "=============== silver ==============="), (12.0, "Running command: python -m ad_signs label x y"),
+             (40.0, "LLM labeling: 40/40"), (42.5, "✔ 40 docs")]
+    steps, commands = step_times(lines)
+    assert steps == {"corpus": 11.9, "silver": 30.5}
+    assert [(c["step"], c["seconds"]) for c in commands] == [("corpus", 6.0), ("corpus", 5.9), ("silver", 30.5)]

@@ -62,7 +62,10 @@ def test_label_three_sentences(tmp_path):
 
 def test_killed_run_resumes_without_asking_again_and_gives_the_same_docbin(tmp_path):
     notes = ROOT / "assets/notes/sample_notes.jsonl"
-    args = ["label", notes, tmp_path / "run.spacy", "--limit", 16]
+    # One sentence at a time, so that the kill lands between answers (the config's 32 together
+    # would answer all 16 in one batch).
+    one_at_a_time = ["--components.llm.model.n_parallel", 1]
+    args = ["label", notes, tmp_path / "run.spacy", "--limit", 16, *one_at_a_time]
     killed = subprocess.Popen([sys.executable, "-m", "ad_signs", *map(str, args)], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cache = tmp_path / "run.cache.sqlite"
@@ -86,7 +89,7 @@ def test_killed_run_resumes_without_asking_again_and_gives_the_same_docbin(tmp_p
     run_cli(*args)
     resumed = srsly.read_json(tmp_path / "run.summary.json")
     assert resumed["llm_calls"] == {"cached": done_before, "asked": 16 - done_before}
-    run_cli("label", notes, tmp_path / "fresh.spacy", "--limit", 16)  # a run never interrupted
+    run_cli("label", notes, tmp_path / "fresh.spacy", "--limit", 16, *one_at_a_time)  # a run never interrupted
     assert [(d.text, d.cats) for d in read_docbin(tmp_path / "run.spacy")] == [
         (d.text, d.cats) for d in read_docbin(tmp_path / "fresh.spacy")]
 
