@@ -21,21 +21,10 @@ from wasabi import msg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_workflow import CI_SCALE, PROJECT_FILES  # noqa: E402  (the CI scale is the tests')
+from test_workflow import CI_SCALE, copy_project  # noqa: E402  (the CI scale and the copy are the tests')
 
 STEP = re.compile(r"^=+ (\S+) =+$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def copy_project(target: Path) -> None:
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy(source, target / name)
 
 
 def step_times(lines: Iterable[Tuple[float, str]]) -> Tuple[Dict[str, float], List[Dict]]:
@@ -63,14 +52,16 @@ def step_times(lines: Iterable[Tuple[float, str]]) -> Tuple[Dict[str, float], Li
 
 
 def main(
-    project: Path = typer.Argument(..., help="Folder for the copy of the project (emptied first)"),
+    folder: Path = typer.Argument(..., help="Folder for the copy of the project (FOLDER/project, emptied first)"),
     vars: List[str] = typer.Option([], "--vars", help="NAME=VALUE over the CI-scale vars"),
     full: bool = typer.Option(False, help="The project's own vars, not the CI scale"),
     out: Path = typer.Option(ROOT / "benchmarks/results/workflow_steps.json"),
 ):
     settings = {} if full else dict(CI_SCALE)
     settings.update(v.split("=", 1) for v in vars)
-    copy_project(project)
+    shutil.rmtree(folder / "project", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    project = copy_project(folder)
     command = [str(Path(sys.executable).parent / "weasel"), "run", "all", "."]
     command += [part for name, value in settings.items() for part in (f"--vars.{name}", value)]
     started = time.perf_counter()
