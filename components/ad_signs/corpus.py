@@ -50,7 +50,7 @@ def write_gold(nlp: Language, path: Union[str, Path], output: Union[str, Path], 
 class MemoryCorpus:
     """spaCy's `Corpus`, read once and kept in memory: spaCy reads a corpus from disk again for every
     epoch and every evaluation, and a DocBin decodes each doc's `user_data` (our provenance) with a
-    lookup of msgpack's entry points, which took about a third of a fast model's training time.
+    lookup of msgpack's entry points (20 fast epochs on gold: 22.0 s with spaCy's reader, 18.6 s).
     The same examples come back each time; `Language.update` and `Language.evaluate` copy them."""
 
     def __init__(self, path: Union[str, Path], max_length: int = 0, limit: int = 0):

@@ -69,14 +69,16 @@ class PrefixStates:
         digest = hashlib.sha256(f"{self.model}:{','.join(map(str, tokens))}".encode()).hexdigest()[:32]
         return self.folder / f"{len(tokens)}-{digest}.kv"
 
+    def stored(self, tokens: Sequence[int]) -> List[int]:
+        """The lengths of the stored prefixes of `tokens` (at least `min_tokens`), longest first."""
+        lengths = sorted((int(f.name.partition("-")[0]) for f in self.folder.glob("*-*.kv")), reverse=True)
+        return [n for n in lengths if self.min_tokens <= n <= len(tokens) and self._path(tokens[:n]).exists()]
+
     def load(self, ctx, tokens: Sequence[int], seq: int) -> int:
         """Load the longest stored prefix of `tokens` (at least `min_tokens`) into sequence `seq`
         of an empty context; the number of its tokens, 0 if none."""
-        lengths = sorted((int(f.name.partition("-")[0]) for f in self.folder.glob("*-*.kv")), reverse=True)
-        for n in (n for n in lengths if self.min_tokens <= n <= len(tokens)):
+        for n in self.stored(tokens):
             path = self._path(tokens[:n])
-            if not path.exists():
-                continue
             stored, count = (llama_cpp.llama_token * n)(), ctypes.c_size_t(0)
             read = llama_cpp.llama_state_seq_load_file(ctx, str(path).encode(), seq, stored, n, ctypes.byref(count))
             if read and count.value == n and list(stored) == list(tokens[:n]):

@@ -81,7 +81,7 @@ class ChoiceDecoder:
         """With nothing useful in the cache, load the longest stored prefix of `tokens`; the first
         time two prompts share a long prefix, store it. Returns the tokens now in the cache."""
         llm, states = self.llm, self.states
-        if keep < states.min_tokens:  # the cache is emptied for the load: its few tokens are evaluated again
+        if keep < states.min_tokens and states.stored(tokens[:-1]):  # emptied for the load: its few tokens evaluated again
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             loaded = states.load(llm._ctx.ctx, tokens[:-1], 0)
             llm.input_ids[:loaded] = tokens[:loaded]
