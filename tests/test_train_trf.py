@@ -15,7 +15,7 @@ from ad_signs.corpus import gold_docs
 from ad_signs.taxonomy import load_taxonomy
 from conftest import ROOT, write_jsonl
 
-pytest.importorskip("spacy_transformers")
+pytest.importorskip("spacy_transformers", reason="opt-in: AD_SIGNS_TRF=1 bash scripts/setup.sh installs spacy-transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
