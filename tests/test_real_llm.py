@@ -244,7 +244,8 @@ def test_label_runs_from_any_folder_with_the_librarys_own_config(tmp_path):
 def test_the_next_run_loads_the_prompt_prefix_instead_of_evaluating_it(tmp_path, monkeypatch, n_parallel):
     """The labeling prompt's shared prefix (instructions, few-shot examples) is evaluated once and
     its KV state stored; a new model (the next weasel step) loads it: the same label sets, without
-    evaluating the ~1,100 prefix tokens again. One at a time and answered together."""
+    evaluating the ~1,100 prefix tokens again. One at a time and answered together, and each loads
+    what the other stored (both contexts lay out the KV cache the same way)."""
     import llama_cpp
 
     from ad_signs.llm import batched, weights
@@ -256,14 +257,15 @@ def test_the_next_run_loads_the_prompt_prefix_instead_of_evaluating_it(tmp_path,
     monkeypatch.setattr(llama_cpp.Llama, "eval", lambda self, tokens: evaluated.append(len(tokens)) or llama_eval(self, tokens))
     config = ROOT / "components/ad_signs/configs/llm_label.cfg"
     runs = []
-    for _ in range(2):
+    for parallel in (n_parallel, n_parallel, 4 - n_parallel):  # then the other kind: 3 or 1
         evaluated.clear()
-        nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n_parallel})
+        nlp = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": parallel})
         runs.append(([doc.cats for doc in nlp.pipe(SENTENCES, batch_size=3)], sum(evaluated)))
         del nlp
-    (first, evaluated_first), (second, evaluated_second) = runs
+    (first, evaluated_first), (second, evaluated_second), (_, evaluated_other_kind) = runs
     assert len(list((tmp_path / "prefix_states").glob("*.kv"))) == 1
     assert second == first and evaluated_first - evaluated_second > 1000
+    assert evaluated_first - evaluated_other_kind > 1000
 
 
 def test_a_prompt_of_another_family_after_a_stored_prefix_gets_its_own_answer(tmp_path, monkeypatch):

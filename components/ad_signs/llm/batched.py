@@ -55,15 +55,18 @@ def chat_tokens(llm, formatter, messages) -> List[int]:
 
 
 class PrefixStates:
-    """KV states of evaluated prompt prefixes, one file each in `folder`, for one model file and
-    llama.cpp version; the `keep` most recently used are kept. A file is named by its number of
-    tokens and a hash of the model and the tokens, so a prompt finds the longest stored prefix of
-    its own tokens. Loading a state gives the numbers that evaluating the tokens gave."""
+    """KV states of evaluated prompt prefixes, one file each in `folder`, for one model file,
+    llama.cpp version and attention kind; the `keep` most recently used are kept. A file is named
+    by its number of tokens and a hash of the model and the tokens, so a prompt finds the longest
+    stored prefix of its own tokens. Loading a state gives the numbers that evaluating the tokens
+    gave. `flash_attn`: the contexts' llama.cpp flash-attention type, which decides how the KV cache
+    is laid out (a state of the other layout does not load: "incompatible V transposition")."""
 
-    def __init__(self, folder: Path, model_path: Path, keep: int = 8, min_tokens: int = 256):
+    def __init__(self, folder: Path, model_path: Path, flash_attn: int, keep: int = 8, min_tokens: int = 256):
         stat = Path(model_path).stat()
         self.folder, self.keep, self.min_tokens = Path(folder), keep, min_tokens
-        self.model = f"{Path(model_path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{llama_cpp.__version__}"
+        self.model = (f"{Path(model_path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{llama_cpp.__version__}"
+                      f":flash_attn={flash_attn}")
 
     def _path(self, tokens: Sequence[int]) -> Path:
         digest = hashlib.sha256(f"{self.model}:{','.join(map(str, tokens))}".encode()).hexdigest()[:32]
@@ -126,6 +129,9 @@ class ParallelContext:
         params.n_batch = params.n_ubatch = self.n_batch
         params.n_seq_max = self.n_parallel
         params.kv_unified = True  # the shared prefix is stored once, for every sequence
+        # The attention of the model's own context (llama.cpp's default here would be "auto", flash
+        # attention on CPU), so that the KV states of prompt prefixes load in either context.
+        params.flash_attn_type = self.llm.context_params.flash_attn_type
         params.n_threads = params.n_threads_batch = self.llm.n_threads
         self.ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
         self.prefix = []

@@ -40,8 +40,6 @@ class LlamaCppModel(ChatModel):
         # The file's verified SHA-256 (a pin, or the default model's), for data cards; None if unpinned.
         self.sha256 = check_sha256(sha256) or (None if path or os.environ.get(ENV_MODEL_PATH) else DEFAULT_MODEL_SHA256)
         self.reuse_prefix = reuse_prefix
-        # With prefix reuse, prompt prefixes' KV states are also kept on disk, for the next run.
-        self.prefix_states = PrefixStates(cache_dir() / "prefix_states", self.path) if reuse_prefix else None
         try:
             self.llm = Llama(
                 model_path=str(self.path),
@@ -53,6 +51,12 @@ class LlamaCppModel(ChatModel):
             )
         except ValueError as err:  # llama-cpp-python's "Failed to load model from file"
             raise load_error(self.path, err) from None
+        # With prefix reuse, prompt prefixes' KV states are also kept on disk, for the next run.
+        self.prefix_states = (
+            PrefixStates(cache_dir() / "prefix_states", self.path, self.llm.context_params.flash_attn_type)
+            if reuse_prefix
+            else None
+        )
         self.context_length = n_ctx
         # Build the grammar once rather than from the schema at every call.
         self.grammar = (
