@@ -161,3 +161,37 @@ def test_docbins_round_trip_with_cats_and_user_data_all_or_nothing(tmp_path):
     (tmp_path / "notes.spacy").write_text('{"text": "not a DocBin"}\n')
     with pytest.raises(InputError, match="not a spaCy DocBin"):
         read_docs(tmp_path / "notes.spacy")
+
+
+def test_msgpack_hooks_are_looked_up_once_in_a_block_with_the_same_bytes(tmp_path, monkeypatch):
+    """Inside `msgpack_hooks_resolved_once` srsly's encoders and decoders (numpy's among them) are
+    resolved once, not for every doc; a DocBin comes out byte for byte the same; nested blocks
+    give the registries their own lookup back only at the end of the outermost."""
+    import numpy
+    import srsly
+    from catalogue import Registry
+    from srsly import msgpack
+
+    from ad_signs.readers import msgpack_hooks_resolved_once, read_docs, write_docs
+
+    nlp = spacy.blank("en")
+    docs = [nlp.make_doc(f"Sentence {i}.") for i in range(20)]
+    for i, doc in enumerate(docs):
+        doc.user_data["source"] = {"id": i, "vector": numpy.arange(3.0) * i}
+    write_docs(docs, tmp_path / "once.spacy")
+    lookups = []
+    get_all = Registry.get_all
+    monkeypatch.setattr(Registry, "get_all", lambda self: lookups.append(self.namespace) or get_all(self))
+    with msgpack_hooks_resolved_once():
+        with msgpack_hooks_resolved_once():
+            back = read_docs(tmp_path / "once.spacy", nlp)
+        assert "get_all" in vars(msgpack.msgpack_decoders)  # still resolved in the outer block
+        srsly.msgpack_dumps({"a": 1})
+    assert lookups.count(("srsly", "msgpack_decoders")) == 1 and lookups.count(("srsly", "msgpack_encoders")) == 1
+    assert "get_all" not in vars(msgpack.msgpack_encoders) and "get_all" not in vars(msgpack.msgpack_decoders)
+    assert all(numpy.array_equal(b.user_data["source"]["vector"], d.user_data["source"]["vector"]) for b, d in zip(back, docs))
+    monkeypatch.undo()
+    from spacy.tokens import DocBin
+
+    DocBin(store_user_data=True, docs=docs).to_disk(tmp_path / "spacy.spacy")  # spaCy's own writer, lookups per doc
+    assert (tmp_path / "once.spacy").read_bytes() == (tmp_path / "spacy.spacy").read_bytes()

@@ -11,7 +11,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 
-from .readers import InputError, iter_jsonl, write_docs
+from .readers import InputError, iter_jsonl, msgpack_hooks_resolved_once, write_docs
 from .taxonomy import Taxonomy, UnknownLabelError
 
 
@@ -60,7 +60,8 @@ class MemoryCorpus:
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         if self.examples is None or self.vocab is not nlp.vocab:
-            self.examples, self.vocab = list(self.corpus(nlp)), nlp.vocab
+            with msgpack_hooks_resolved_once():
+                self.examples, self.vocab = list(self.corpus(nlp)), nlp.vocab
         return iter(self.examples)
 
 

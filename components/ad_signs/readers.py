@@ -13,6 +13,7 @@ import zlib
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
@@ -180,21 +181,55 @@ def _read_txt(path: Path, text_field: Optional[str] = None, id_field: Optional[s
         yield Record(path.stem, f.read(), {"file": path.name})
 
 
+_msgpack_depth = 0
+
+
+@lru_cache(maxsize=1)
+def _blank_vocab() -> Vocab:
+    """One blank English vocab for every DocBin read without a pipeline's (making one takes ~0.2 s)."""
+    import spacy
+
+    return spacy.blank("en").vocab
+
+
+@contextmanager
+def msgpack_hooks_resolved_once() -> Iterator[None]:
+    """srsly looks up its msgpack encoders and decoders (a catalogue registry: it scans every
+    registered function and the installed entry points) each time it packs or unpacks an object,
+    and a DocBin with user data packs each doc's: here ~0.3 ms a doc, most of reading or writing
+    one. Inside this block the lookup is done once, at its start."""
+    global _msgpack_depth
+    from srsly import msgpack
+
+    registries = (msgpack.msgpack_encoders, msgpack.msgpack_decoders)
+    if not _msgpack_depth:
+        for registry in registries:
+            registry.get_all = (lambda resolved: lambda: resolved)(registry.get_all())
+    _msgpack_depth += 1
+    try:
+        yield
+    finally:
+        _msgpack_depth -= 1
+        if not _msgpack_depth:
+            for registry in registries:
+                del registry.get_all  # the class's own lookup again
+
+
 def read_docs(path: Union[str, Path], vocab: Union[Language, Vocab, None] = None) -> List[Doc]:
     """The docs of a DocBin (.spacy), with their cats and user data (e.g. a generated sentence's
     source), on `vocab` (a pipeline's or a Vocab; default: a blank English one)."""
-    import spacy
     from spacy.tokens import DocBin
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")
     if vocab is None:
-        vocab = spacy.blank("en").vocab
+        vocab = _blank_vocab()
     elif isinstance(vocab, Language):
         vocab = vocab.vocab
     try:
-        return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
+        with msgpack_hooks_resolved_once():
+            return list(DocBin(store_user_data=True).from_disk(path).get_docs(vocab))
     except Exception as err:  # DocBin raises assorted msgpack/zlib errors on a wrong file
         raise InputError(f"{path}: not a spaCy DocBin ({type(err).__name__}: {err}). "
                          "Make it with `corpus`, `label` or `generate`.") from None
@@ -205,7 +240,8 @@ def write_docs(docs: Iterable[Doc], path: Union[str, Path]) -> int:
     temporary file renamed when complete); returns how many were written."""
     from spacy.tokens import DocBin
 
-    docbin = DocBin(store_user_data=True, docs=docs)
+    with msgpack_hooks_resolved_once():
+        docbin = DocBin(store_user_data=True, docs=docs)
     with replaced_when_done(Path(path)) as partial:
         docbin.to_disk(partial)
     return len(docbin)
