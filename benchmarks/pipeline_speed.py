@@ -8,7 +8,10 @@ peak memory (RSS). Each throughput is the fastest of --repeats interleaved runs 
         --wheel packages/en_ad_signs-0.1.0/dist/en_ad_signs-0.1.0-py3-none-any.whl
 Writes benchmarks/results/pipeline_speed.json. With --wheel, memory and load time are measured
 where users run the pipeline: a fresh virtual environment with only spaCy and the wheels (here
-thinc would import PyTorch, ~400 MB, because the transformer config installs it).
+thinc would import PyTorch, ~400 MB, because building the encoders installs it). `--venv DIR`
+makes that environment in DIR and keeps it; a second call with `--reuse-venv` installs its
+pipeline beside the first (the benchmark step: en_ad_signs, then en_ad_signs_trf), which saves
+making one and installing spaCy again (~30 s).
 """
 import json
 import subprocess
@@ -69,8 +72,12 @@ def main(
     batch_size: int = typer.Option(64),
     repeats: int = typer.Option(3, min=1, help="Runs of each, interleaved; the fastest is kept"),
     wheel: Optional[Path] = typer.Option(None, help="The pipeline's wheel: measure memory in a fresh venv with it"),
+    venv_dir: Optional[Path] = typer.Option(None, "--venv", help="Make that venv here and keep it (default: a temporary one)"),
+    reuse_venv: bool = typer.Option(False, help="Install into --venv as an earlier call left it, instead of making it fresh"),
     out: Path = typer.Option(Path("benchmarks/results/pipeline_speed.json")),
 ):
+    if reuse_venv and not (venv_dir and (venv_dir / "bin" / "python").exists()):
+        msg.fail(f"--reuse-venv needs a venv made by an earlier call with --venv: {venv_dir} has none.", exits=1)
     texts = [r.text for r in read_records(notes)]
     per_note = sum(len(split_sentences(t)) for t in texts) / len(texts)
     corpus = list(islice(cycle(texts), int(sentences / per_note) + 1))
@@ -98,8 +105,9 @@ def main(
             run["share_of_encoder"] = run["sentences_per_second"] / encoder["sentences_per_second"]
     python, target = sys.executable, model
     if wheel:
-        env = Path(tempfile.mkdtemp()) / "venv"
-        venv.create(env, with_pip=True)
+        env = venv_dir or Path(tempfile.mkdtemp()) / "venv"
+        if not reuse_venv:
+            venv.create(env, with_pip=True, clear=True)
         python, target = str(env / "bin" / "python"), wheel.name.split("-")[0]
         subprocess.run([python, "-m", "pip", "install", "-q", "--find-links", str(wheel.parent.parent.parent), str(wheel)],
                        check=True)
@@ -108,7 +116,8 @@ def main(
                                               capture_output=True, text=True, check=True).stdout)
               for name, name_or_path in (("spaCy alone (blank en)", "-"), ("pipeline", target))}
     result = {"model": model, "notes": len(corpus), "runs": runs, "memory": memory,
-              "memory_measured_in": "fresh venv with spaCy and the wheels" if wheel else "this environment"}
+              "memory_measured_in": ("venv with spaCy and the wheels" + (" of an earlier pipeline too" if reuse_venv else ", fresh"))
+              if wheel else "this environment"}
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
     msg.table([(name, r["sentences"], f"{r['sentences_per_second']:.0f}", f"{r['words_per_second'] or 0:.0f}",

@@ -25,6 +25,12 @@ def test_cost_estimate_from_measured_rates(tmp_path):
     assert pipeline["hours"] == pytest.approx(3600 / 1000 / 3600)
 
 
+def test_pipeline_speed_reuses_only_a_venv_an_earlier_call_made(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/pipeline_speed.py"), "no_model", "--venv", str(tmp_path / "venv"),
+                           "--reuse-venv"], capture_output=True, text=True)
+    assert done.returncode == 1 and "needs a venv made by an earlier call with --venv" in done.stdout
+
+
 def test_frozen_probe_chooses_on_dev(tmp_path):
     from ad_signs.transformer import minilm_path
 
