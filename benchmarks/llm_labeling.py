@@ -5,6 +5,8 @@ Prints per-label P/R/F1, micro/macro/binary F1 and seconds per sentence (median,
 writes them to benchmarks/results/llm_labeling_<shots>_<split>.json.
 `--sentences-per-prompt N` (N > 1) asks for N sentences in one prompt (benchmarks/prompts/
 label_many.jinja, one answer line per sentence, choice decoding) instead of one per prompt.
+`--together N` answers N prompts at a time in one llama.cpp context, as `label` does by default
+(`n_parallel` of the config): the seconds are then the run's, shared by its sentences.
 """
 import statistics
 from pathlib import Path
@@ -15,7 +17,7 @@ import typer
 from wasabi import msg
 
 from ad_signs.llm.batch_runner import chat_model, load_llm
-from ad_signs.llm_timing import WARM_UP, label_rows, prompt_template
+from ad_signs.llm_timing import WARM_UP, label_rows, label_together, prompt_template
 from ad_signs.metrics import format_table, score_label_sets
 
 MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"
@@ -32,6 +34,7 @@ def main(
     stop_bias: Optional[float] = typer.Option(None, help="Choice decoding's stop bias (default: the config's)"),
     choice_decoding: bool = typer.Option(True, help="Fast label-set decoding (else grammar-constrained sampling)"),
     sentences_per_prompt: int = typer.Option(1, help="Sentences asked in one prompt"),
+    together: int = typer.Option(1, min=1, help="Prompts answered at a time (n_parallel)"),
     out: Optional[Path] = typer.Option(None),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
@@ -48,10 +51,16 @@ def main(
         overrides["components.llm.model.stop_bias"] = stop_bias
     if template:
         overrides["components.llm.task.template"] = str(template)
-    nlp = load_llm(config, overrides)
+    if together > 1 and sentences_per_prompt > 1:
+        raise typer.BadParameter("--together takes one sentence per prompt")
+    nlp = load_llm(config, {**overrides, "components.llm.model.n_parallel": together})
     labels = nlp.get_pipe("llm").task.labels
-    nlp(nlp.make_doc(WARM_UP))
-    pred_sets, seconds, rejects = label_rows(nlp, rows, sentences_per_prompt, prompt_template(MANY_TEMPLATE))
+    if together > 1:
+        pred_sets, per_sentence, rejects = label_together(nlp, rows, together)
+        seconds = [per_sentence] * len(rows)
+    else:
+        nlp(nlp.make_doc(WARM_UP))
+        pred_sets, seconds, rejects = label_rows(nlp, rows, sentences_per_prompt, prompt_template(MANY_TEMPLATE))
     gold_sets = [set(row["labels"]) for row in rows]
     scores = score_label_sets(gold_sets, pred_sets, labels)
     result = {
@@ -64,6 +73,7 @@ def main(
         "model": chat_model(nlp).identity.get("model"),
         "sentences": len(rows),
         "sentences_per_prompt": sentences_per_prompt,
+        "together": together,
         "rejects": rejects,
         "seconds_per_sentence_median": statistics.median(seconds),
         "seconds_per_sentence_mean": statistics.mean(seconds),
@@ -72,7 +82,7 @@ def main(
     msg.table(format_table(scores), header=("label", "P", "R", "F1", "support"), divider=True)
     msg.info(f"{len(rows)} sentences, {rejects} rejects, median {result['seconds_per_sentence_median']:.2f} s/sentence "
              f"(mean {result['seconds_per_sentence_mean']:.2f}), prefix reuse {'on' if reuse_prefix else 'off'}")
-    several = f"_{sentences_per_prompt}per_prompt" if sentences_per_prompt > 1 else ""
+    several = f"_{sentences_per_prompt}per_prompt" if sentences_per_prompt > 1 else f"_{together}together" if together > 1 else ""
     out = out or Path("benchmarks/results") / f"llm_labeling_{shots}shot_{gold.stem}{several}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)

@@ -21,7 +21,7 @@ from spacy.util import load_config
 from wasabi import msg
 
 from ad_signs.llm.batch_runner import chat_model, load_llm
-from ad_signs.llm_timing import WARM_UP, label_rows, prompt_template
+from ad_signs.llm_timing import WARM_UP, label_rows, label_together, prompt_template
 from ad_signs.metrics import score_label_sets
 
 MANY_TEMPLATE = Path(__file__).parent / "prompts/label_many.jinja"  # several sentences per prompt
@@ -119,15 +119,10 @@ def main(
         del nlp, model, decoder  # one copy of the model's context at a time
         for n in sorted(set(parallel) | {configured(config)} - {1}):
             together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n})
-            list(together.pipe([WARM_UP, "A second sentence."], batch_size=n))
-            started = time.perf_counter()
-            docs = list(together.pipe((r["text"] for r in rows), batch_size=n))
-            took = time.perf_counter() - started
-            predicted = [{label for label, score in doc.cats.items() if score >= 0.5} for doc in docs]
-            runs[f"1 per prompt, {n} in parallel"] = run_result(rows, predicted, [took / len(rows)] * len(rows),
-                                                                sum("llm_reject" in d.user_data for d in docs), 1, True, labels)
+            predicted, per_sentence, rejects = label_together(together, rows, n)
+            runs[f"1 per prompt, {n} in parallel"] = run_result(rows, predicted, [per_sentence] * len(rows), rejects, 1, True, labels)
             runs[f"1 per prompt, {n} in parallel"]["n_parallel"] = n
-            msg.info(f"{n} in parallel: {took / len(rows):.2f} s/sentence")
+            msg.info(f"{n} in parallel: {per_sentence:.2f} s/sentence")
             del together
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
     for run in runs.values():

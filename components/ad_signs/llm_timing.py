@@ -49,6 +49,17 @@ def label_rows(nlp: Language, rows: Sequence[Dict], sentences_per_prompt: int = 
     return pred_sets, seconds, rejects
 
 
+def label_together(nlp: Language, rows: Sequence[Dict], n: int) -> Tuple[List[Set[str]], float, int]:
+    """(predicted label sets, seconds per sentence, rejects) for `rows` answered `n` at a time in
+    one llama.cpp context (the pipeline's model has n_parallel = n), after a warm-up."""
+    list(nlp.pipe([WARM_UP, "A second sentence."], batch_size=n))
+    started = time.perf_counter()
+    docs = list(nlp.pipe((row["text"] for row in rows), batch_size=n))
+    seconds = (time.perf_counter() - started) / len(rows)
+    predicted = [{label for label, score in doc.cats.items() if score >= 0.5} for doc in docs]
+    return predicted, seconds, sum("llm_reject" in doc.user_data for doc in docs)
+
+
 def _label_one_by_one(nlp: Language, rows: Sequence[Dict]) -> Tuple[List[Set[str]], List[float], int]:
     pred_sets, seconds, rejects = [], [], 0
     for row in rows:
