@@ -116,8 +116,8 @@ def main(
                                               capture_output=True, text=True, check=True).stdout)
               for name, name_or_path in (("spaCy alone (blank en)", "-"), ("pipeline", target))}
     result = {"model": model, "notes": len(corpus), "runs": runs, "memory": memory,
-              "memory_measured_in": ("venv with spaCy and the wheels" + (" of an earlier pipeline too" if reuse_venv else ", fresh"))
-              if wheel else "this environment"}
+              "memory_measured_in": ("venv with spaCy and the wheels, an earlier pipeline's too" if reuse_venv else
+                                     "fresh venv with spaCy and the wheels") if wheel else "this environment"}
     out.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(out, result)
     msg.table([(name, r["sentences"], f"{r['sentences_per_second']:.0f}", f"{r['words_per_second'] or 0:.0f}",

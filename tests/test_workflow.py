@@ -136,8 +136,9 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
         assert (project / f"packages/{package}-0.1.0/dist/{package}-0.1.0-py3-none-any.whl").exists()
         card = srsly.read_json(project / f"packages/meta/{package}.json")
         assert set(card["ad_signs"]["operating_points"]) == {"f1", "screening"} and "cats_binary_f" in card["performance"]
-    trf_speed = srsly.read_json(project / "metrics/benchmarks/pipeline_speed_trf.json")["runs"]
-    assert trf_speed["pipeline, 1 process"]["share_of_encoder"] > 0
+    trf_speed = srsly.read_json(project / "metrics/benchmarks/pipeline_speed_trf.json")
+    assert trf_speed["runs"]["pipeline, 1 process"]["share_of_encoder"] > 0
+    assert trf_speed["memory_measured_in"] == "venv with spaCy and the wheels, an earlier pipeline's too"
     headline = srsly.read_json(project / "reports/summary.json")
     assert headline["default_package"] == "en_ad_signs" and set(headline["architectures"]) == {"fast", "accurate", "cnn"}
     assert "## Architectures" in report and (project / "reports/precision_recall.png").exists()
