@@ -197,7 +197,8 @@ def msgpack_hooks_resolved_once() -> Iterator[None]:
     """srsly looks up its msgpack encoders and decoders (a catalogue registry: it scans every
     registered function and the installed entry points) each time it packs or unpacks an object,
     and a DocBin with user data packs each doc's: here ~0.3 ms a doc, most of reading or writing
-    one. Inside this block the lookup is done once, at its start."""
+    one. Inside this block the lookup is done once, at its start. For one thread: the registries
+    are srsly's own, shared by the process."""
     global _msgpack_depth
     from srsly import msgpack
 
