@@ -1,7 +1,8 @@
 """LLM labeling speed, settings side by side in one run on the same gold dev sentences:
 one sentence per prompt answered one at a time with the KV cache of
 the shared prompt prefix kept, the same without prefix reuse, several sentences per prompt, and
-one sentence per prompt with N prompts answered together (`n_parallel`). Seconds per sentence,
+one sentence per prompt with N prompts answered together (`n_parallel`), and that with earlier
+prompt templates (`--template`, label.v1.jinja by default). Seconds per sentence,
 the ratio to one at a time with prefix reuse (the earlier default) and F1 on the sentences each setting labelled.
 
     python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --no-reuse-sentences 10 --parallel 8 --parallel 32
@@ -84,6 +85,8 @@ def main(
     several: List[int] = typer.Option([5, 10], help="Sentences per prompt to compare with one"),
     parallel: List[int] = typer.Option([8, 32], help="Prompts answered together (n_parallel) to compare"),
     no_reuse_sentences: int = typer.Option(10, help="Sentences for the run without prefix reuse (slow)"),
+    templates: List[str] = typer.Option(["label.v1.jinja"], "--template",
+                                        help="Earlier prompt templates, run as the config's n_parallel"),
     out: Path = typer.Option(Path("benchmarks/results/llm_speed.json")),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
@@ -124,6 +127,16 @@ def main(
             runs[f"1 per prompt, {n} in parallel"]["n_parallel"] = n
             msg.info(f"{n} in parallel: {per_sentence:.2f} s/sentence")
             del together
+        n = configured(config)
+        for template in templates:
+            earlier = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n,
+                                        "components.llm.task.template": template})
+            predicted, per_sentence, rejects = label_together(earlier, rows, n)
+            name = f"1 per prompt, {n} in parallel, {template}"
+            runs[name] = {**run_result(rows, predicted, [per_sentence] * len(rows), rejects, 1, True, labels),
+                          "n_parallel": n, "template": template}
+            msg.info(f"{name}: {per_sentence:.2f} s/sentence")
+            del earlier
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
     for run in runs.values():
         run["time_vs_default"] = run["seconds_per_sentence"] / default

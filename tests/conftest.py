@@ -37,10 +37,21 @@ def trained_nlp(extra_pipes=()):
     return nlp
 
 
+def prompt_sentence(prompt: str) -> str:
+    """The sentence a labeling prompt asks about (label.v1 or v2); else the whole prompt."""
+    from ad_signs.llm.models import ANSWER_START
+
+    if ANSWER_START in prompt:
+        return json.loads(prompt.rpartition(ANSWER_START)[2] + ' []}')["sentence"]
+    match = re.findall(r"Sentence: (.*)\n", prompt)
+    return match[-1] if match else prompt
+
+
 class FakeLLM:
     """Test double for a spacy-llm model: answers each prompt from a script, deterministically.
 
-    `answers` maps a sentence (the text after the prompt's last "Sentence:") to the raw answer;
+    `answers` maps a sentence (the text after the prompt's last "Sentence:", or the one that starts
+    the answer in a label.v2 prompt) to the raw answer;
     anything else gets `default`. Not a real model: used only where the LLM's quality is not
     under test (parsing, rejects, DocBin writing, caching).
     """
@@ -55,8 +66,7 @@ class FakeLLM:
             out = []
             for prompt in doc_prompts:
                 self.prompts.append(prompt)
-                match = re.findall(r"Sentence: (.*)\n", prompt)
-                key = match[-1] if match else prompt
+                key = prompt_sentence(prompt)
                 out.append(self.answers.get(key, self.default))
             yield out
 

@@ -44,3 +44,17 @@ def test_choice_decoding_reads_each_labels_probability_at_its_branches(monkeypat
     # A: 0.75 * 0.75. B: left behind first at 0.75 * 0.25, then offered after A at 0.5 (',' vs ']').
     assert answer["confidence"] == {"A": 0.5625, "B": 0.5}
     assert parse_label_confidence(json.dumps(answer), ["A", "B"]) == (expected, answer["confidence"])
+
+
+def test_a_prompt_may_start_the_answer_up_to_the_labels_key(monkeypatch):
+    """label.v2 puts the sentence in the answer's start: its tokens follow the chat turns, with no
+    `{"labels":` added; a start that does not end at the key cannot be decoded."""
+    monkeypatch.setattr("ad_signs.llm.batched.chat_formatter", lambda llm: None)
+    monkeypatch.setattr("ad_signs.llm.batched.chat_tokens", lambda llm, formatter, messages: [len(messages)])
+    decoder = ChoiceDecoder(CharLlm(), "labels", ["A", "B"])
+    user = [{"role": "user", "content": "Label it."}]
+    assert decoder.prompt_tokens(user) == [1, *b'{"labels":']
+    start = '{"sentence": "x", "labels":'
+    assert decoder.prompt_tokens(user + [{"role": "assistant", "content": start}]) == [1, *start.encode()]
+    with pytest.raises(ValueError, match='must end with \'"labels":\''):
+        decoder.prompt_tokens(user + [{"role": "assistant", "content": '{"sentence": "x"'}])

@@ -34,6 +34,31 @@ def test_prompt_carries_definitions_rules_labels_and_examples(fake_llm_factory):
     assert prompt.rstrip().endswith("Sentence: Wife says he forgets names.\nAnswer:")
 
 
+def test_the_v2_prompt_starts_the_answer_with_the_sentence(fake_llm_factory):
+    """label.v2: v1's guideline, examples as JSON lines, and the sentence at the start of the
+    model's own turn; a backend that cannot continue an answer gets it in the user's turn."""
+    from ad_signs.llm.models import ANSWER_START, ChatModel, fold_answer_start
+
+    llm = FakeLLM({'Wife says "he" forgets names.': '{"labels": ["NOTICE_BY_OTHERS"]}'})
+    nlp = fake_llm_factory({**LABEL_TASK, "@llm_tasks": "ad_signs.LabelSentences.v2"}, llm)
+    assert nlp('Wife says "he" forgets names.').cats["NOTICE_BY_OTHERS"] == 1.0
+    v2 = llm.prompts[0]
+    fake_llm_factory(LABEL_TASK, llm)("Wife says he forgets names.")
+    guideline = llm.prompts[1].partition("Answer with JSON")[0]
+    assert v2.startswith(guideline) and "No category for: family history" in guideline
+    examples = [json.loads(line) for line in v2.splitlines() if line.startswith('{"sentence": ')]
+    assert {"sentence": "Denies memory loss, confusion or recent falls.", "labels": []} in examples
+    request, _, start = v2.partition(ANSWER_START)
+    assert request.endswith("Label the next sentence the same way.")
+    assert start == '{"sentence": "Wife says \\"he\\" forgets names.", "labels":'
+    chat = ChatModel(system_prompt="S", response_format=None, temperature=0.0, max_tokens=8, seed=0, cache_path=None)
+    messages = chat._messages(v2)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"] and messages[2]["content"] == start
+    folded = fold_answer_start(messages)
+    assert [m["role"] for m in folded] == ["system", "user"] and folded[1]["content"] == f"{request}\n\n{start}"
+    assert fold_answer_start(folded) == folded
+
+
 def test_labels_parsed_and_malformed_answers_kept_aside(fake_llm_factory, tmp_path):
     llm = FakeLLM(
         {

@@ -151,18 +151,42 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
 
 
 def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
-    """The fast label decoder and grammar-constrained sampling, side by side on one model."""
+    """The fast label decoder and grammar-constrained sampling, side by side on one model (the v1
+    prompt, whose answer is the model's whole turn; stop_bias 0: no bias either way)."""
     from ad_signs.llm.label_task import parse_label_answer
 
-    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model.cache_path": None})
+    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {
+        "components.llm.model.cache_path": None, "components.llm.model.stop_bias": 0.0, "components.llm.task.template": "label.v1.jinja"})
     model = nlp.get_pipe("llm")._model
     task = nlp.get_pipe("llm").task
     assert model.choice_decoder is not None and model.identity["decoding"].startswith("choice")
     for text in ["Continue donepezil 10 mg qhs.", "BP 128/76, HR 70, afebrile."]:
-        messages = [{"role": "system", "content": model.system_prompt}, {"role": "user", "content": task.render(text)}]
+        messages = model._messages(task.render(text))
         fast = parse_label_answer(model.choice_decoder(messages), LABELS)
         slow = model.llm.create_chat_completion(messages=messages, grammar=model.grammar, temperature=0, max_tokens=64)
         assert fast == parse_label_answer(slow["choices"][0]["message"]["content"], LABELS)
+
+
+def test_choice_decoding_continues_the_answer_that_a_v2_prompt_starts():
+    """label.v2 starts the model's answer with the sentence; choice decoding continues it as greedy
+    grammar-constrained sampling does after the same tokens (stop_bias 0: no bias either way)."""
+    from llama_cpp import LlamaGrammar
+
+    from ad_signs.llm.batch_runner import chat_model
+
+    nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {
+        "components.llm.model.cache_path": None, "components.llm.model.stop_bias": 0.0, "components.llm.model.n_parallel": 1})
+    model, task = chat_model(nlp), nlp.get_pipe("llm").task
+    items = " | ".join(json.dumps(json.dumps(label)) for label in LABELS)  # GBNF literals of "LABEL"
+    grammar = LlamaGrammar.from_string(f'root ::= " []}}" | " [" item (", " item)* "]}}"\nitem ::= {items}', verbose=False)
+    for text in ["Daughter says he repeats questions and got lost driving.", "BP 128/76, HR 70, afebrile."]:
+        messages = model._messages(task.render(text))
+        assert messages[-1] == {"role": "assistant", "content": f'{{"sentence": {json.dumps(text)}, "labels":'}
+        fast = json.loads(model.choice_decoder(messages))["labels"]
+        tokens = model.choice_decoder.prompt_tokens(messages)
+        model.llm.reset()
+        slow = model.llm.create_completion(tokens, grammar=grammar, temperature=0, max_tokens=64)["choices"][0]["text"]
+        assert sorted(fast) == sorted(json.loads('{"labels":' + slow)["labels"])
 
 
 def test_answers_sampled_together_are_the_answers_sampled_one_at_a_time():
@@ -206,7 +230,7 @@ def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
         confidence = a.user_data["llm_confidence"]
         assert all(confidence[label] > 0 for label, on in a.cats.items() if on)
         assert all(abs(confidence[label] - b.user_data["llm_confidence"][label]) < 0.1 for label in LABELS)
-    assert model.stats["asked"] == 7 and model.identity["decoding"] == "choice.v2(stop_bias=1.0), 5 in parallel"
+    assert model.stats["asked"] == 7 and model.identity["decoding"] == "choice.v2(stop_bias=2.0), 5 in parallel"
 
 
 def test_choice_decoding_answers_several_sentences_in_one_prompt():

@@ -10,20 +10,19 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import jinja2
-import jinja2.sandbox
 from spacy.language import Language
 
+from .llm import parsing
 from .llm.batch_runner import chat_model
 from .llm.label_task import parse_label_answer
-from .llm.parsing import TEMPLATES, AnswerError
+from .llm.parsing import AnswerError
 
 WARM_UP = "Warm-up: the shared prompt prefix is evaluated once."
 
 
 def prompt_template(path: Path) -> jinja2.Template:
     """The template in `path`, which may extend or include the packaged ones by name."""
-    loader = jinja2.FileSystemLoader([str(path.parent), str(TEMPLATES)])
-    return jinja2.sandbox.SandboxedEnvironment(loader=loader).get_template(path.name)
+    return parsing.prompt_template(path.read_text(encoding="utf8"), [path.parent])
 
 
 def label_rows(nlp: Language, rows: Sequence[Dict], sentences_per_prompt: int = 1,

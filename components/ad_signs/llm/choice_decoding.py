@@ -59,9 +59,16 @@ class ChoiceDecoder:
         return self.llm.tokenize(text.encode("utf8"), add_bos=False, special=False)
 
     def prompt_tokens(self, messages: List[Dict[str, str]]) -> List[int]:
+        """The tokens before the answer's first choice: the chat turns, then `{"<key>":`, or the
+        answer's start that the prompt gives as a last assistant turn (it must end in `"<key>":`)."""
         from .batched import chat_tokens
 
-        return chat_tokens(self.llm, self.formatter, messages)
+        if messages[-1]["role"] != "assistant":
+            return chat_tokens(self.llm, self.formatter, messages) + self.opening
+        start = messages[-1]["content"]
+        if not start.endswith(f'"{self.key}":'):
+            raise ValueError(f'The answer\'s start in the prompt must end with \'"{self.key}":\' for choice decoding, not {start[-40:]!r}')
+        return chat_tokens(self.llm, self.formatter, messages[:-1]) + self._tokens(start)
 
     def _feed(self, tokens: List[int]) -> None:
         """Evaluate `tokens` after the current context, reusing the longest cached prefix."""
@@ -144,7 +151,7 @@ class ChoiceDecoder:
     def __call__(self, messages: List[Dict[str, str]], n_answers: int = 1) -> str:
         """The answer to the prompt in `messages`; with `n_answers` > 1 (several sentences in one
         prompt), that many label sets, one JSON object per line."""
-        self._feed(self.prompt_tokens(messages) + self.opening)
+        self._feed(self.prompt_tokens(messages))
         last = lambda _: np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))  # noqa: E731
         walk = self.walk(last, n_answers)
         pending = next(walk)
@@ -158,6 +165,6 @@ class ChoiceDecoder:
 
     def answer_together(self, context, conversations: List[List[Dict[str, str]]]) -> List[str]:
         """Answers to several prompts at once in a `batched.ParallelContext`."""
-        prompts = [self.prompt_tokens(messages) + self.opening for messages in conversations]
+        prompts = [self.prompt_tokens(messages) for messages in conversations]
         walks = [self.walk(context.logits) for _ in prompts]
         return context.run(prompts, walks, answer_tokens=len(self.labels) * max(map(len, self.further.values())) + 8)

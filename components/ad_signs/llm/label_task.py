@@ -9,14 +9,14 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import jinja2.sandbox
 from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy_llm.registry import registry
 
 from ..taxonomy import Taxonomy, load_taxonomy
-from .parsing import AnswerError, load_json_object, parse_responses, read_template
+from .models.base import ANSWER_START
+from .parsing import AnswerError, load_json_object, parse_responses, prompt_template, read_template
 
 FEWSHOT = Path(__file__).parent.parent / "fewshot" / "label_examples.jsonl"  # authored, see its data card
 CONFIDENCE_KEY = "llm_confidence"  # doc.user_data: each label's probability under choice decoding
@@ -65,13 +65,11 @@ class LabelTask:
     def __init__(self, taxonomy: Taxonomy, template: str, examples: Sequence[Dict[str, Any]]):
         self.taxonomy = taxonomy
         self.examples = [
-            {
-                "text": eg["text"],
-                "answer": json.dumps({"labels": taxonomy.check_labels(eg["labels"], "few-shot example")}),
-            }
+            {"text": eg["text"], "labels": labels, "answer": json.dumps({"labels": labels})}
             for eg in examples
+            for labels in [taxonomy.check_labels(eg["labels"], "few-shot example")]
         ]
-        self._template = jinja2.sandbox.SandboxedEnvironment().from_string(template)
+        self._template = prompt_template(template)
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -87,7 +85,8 @@ class LabelTask:
         }
 
     def render(self, text: str) -> str:
-        return self._template.render(text=text, **self.guideline())
+        """The prompt for `text`; a template may start the model's answer after `answer_start`."""
+        return self._template.render(text=text, answer_start=ANSWER_START, **self.guideline())
 
     def generate_prompts(self, docs: Iterable[Doc]) -> Iterable[str]:
         for doc in docs:
@@ -136,8 +135,23 @@ def make_label_task(
     examples: few-shot examples {"text", "labels"}, e.g. from spacy.FewShotReader.v1; None: zero-shot.
     template: a Jinja template (inline or a .jinja path); the packaged label.v1.jinja by default.
     """
+    return _label_task(taxonomy, examples, template, "label.v1.jinja")
+
+
+@registry.llm_tasks("ad_signs.LabelSentences.v2")
+def make_label_task_v2(
+    taxonomy: Optional[str] = None,
+    examples: Optional[Union[Callable[[], Iterable[Dict[str, Any]]], List[Dict[str, Any]]]] = None,
+    template: Optional[str] = None,
+) -> LabelTask:
+    """As v1, with label.v2.jinja by default: the sentence is the start of the model's answer,
+    `{"sentence": ..., "labels": [...]}` (faster and, on gold dev, more accurate)."""
+    return _label_task(taxonomy, examples, template, "label.v2.jinja")
+
+
+def _label_task(taxonomy, examples, template, default_template: str) -> LabelTask:
     raw_examples = examples() if callable(examples) else examples
-    return LabelTask(load_taxonomy(taxonomy), read_template(template, "label.v1.jinja"), list(raw_examples or []))
+    return LabelTask(load_taxonomy(taxonomy), read_template(template, default_template), list(raw_examples or []))
 
 
 @registry.llm_misc("ad_signs.LabelAnswerSchema.v1")

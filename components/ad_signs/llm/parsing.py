@@ -6,8 +6,10 @@ as a rejected answer, never as "no label" or "no sentences".
 """
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
+import jinja2
+import jinja2.sandbox
 from spacy.tokens import Doc
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -66,6 +68,15 @@ def parse_responses(
             reject(doc)
             doc.user_data[REJECT_KEY] = {"error": str(err), "answer": str(answer)}
         yield doc
+
+
+def prompt_template(template: str, search: Sequence[Path] = ()) -> jinja2.Template:
+    """A sandboxed Jinja template that may extend or include the packaged ones (and the files in
+    `search`) by name; `|json` writes a value as JSON (unlike `|tojson`, without HTML escapes)."""
+    folders: List[str] = [*map(str, search), str(TEMPLATES)]
+    env = jinja2.sandbox.SandboxedEnvironment(loader=jinja2.FileSystemLoader(folders))
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env.from_string(template)
 
 
 def read_template(template: Optional[str], default: str) -> str:

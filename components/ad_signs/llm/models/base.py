@@ -20,6 +20,11 @@ from ..parsing import FailedAnswer
 logger = logging.getLogger("ad_signs")
 
 DEFAULT_SYSTEM_PROMPT = "You are a careful clinical annotator. Answer only in the requested JSON format."
+# A prompt may hold the start of the model's answer after this marker (label.v2.jinja puts the
+# sentence there): the chat turn's markers then come before the sentence, in the prompt prefix
+# that all sentences share, and fewer tokens follow it. A backend that cannot continue an answer
+# gets that start as the last lines of the user's turn (`fold_answer_start`).
+ANSWER_START = "<|answer_start|>"
 
 
 def is_off_machine(host: str) -> bool:
@@ -30,6 +35,14 @@ def is_off_machine(host: str) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name other than localhost
         return True
+
+
+def fold_answer_start(messages: List[Dict[str, str]]) -> List[Dict[str, str]]:
+    """`messages` for a backend that cannot continue an answer: its start ends the user's turn."""
+    if messages[-1]["role"] != "assistant":
+        return messages
+    *before, request, start = messages
+    return [*before, {**request, "content": f"{request['content']}\n\n{start['content']}"}]
 
 
 RECENT_ANSWERS = 4096  # answers whose cache keys are kept for `forget`: many batches' worth
@@ -100,7 +113,10 @@ class ChatModel:
             yield [next(answers) for _ in doc_prompts]
 
     def _messages(self, prompt: str) -> List[Dict[str, str]]:
-        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+        """The chat turns of `prompt`: system, user and, after `ANSWER_START`, the answer's start."""
+        request, marker, start = prompt.partition(ANSWER_START)
+        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": request}]
+        return messages + [{"role": "assistant", "content": start}] if marker else messages
 
     def _seed(self, key: str) -> int:
         # A seed per prompt and occurrence: sampled answers are reproducible in any order.

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Union
 from spacy_llm.registry import registry
 
 from ..weights import DEFAULT_MODEL_SHA256, ENV_MODEL_PATH, check_sha256, load_error, resolve_model_path
-from .base import DEFAULT_SYSTEM_PROMPT, ChatModel
+from .base import DEFAULT_SYSTEM_PROMPT, ChatModel, fold_answer_start
 
 
 class LlamaCppModel(ChatModel):
@@ -96,7 +96,7 @@ class LlamaCppModel(ChatModel):
                 self._gbnf = json_schema_to_gbnf(json.dumps(self.response_format))
         if self.choice_decoder is not None:
             return self.choice_decoder.answer_together(self._parallel, conversations)
-        prompts = [chat_tokens(self.llm, self._formatter, messages) for messages in conversations]
+        prompts = [chat_tokens(self.llm, self._formatter, fold_answer_start(messages)) for messages in conversations]
         return self._parallel.sample(prompts, seeds, self._gbnf, self.temperature, self.max_tokens)
 
     def complete(self, messages: List[Dict[str, str]], seed: int) -> str:
@@ -105,7 +105,7 @@ class LlamaCppModel(ChatModel):
         if not self.reuse_prefix:
             self.llm.reset()  # forget the KV cache: every prompt is evaluated from scratch
         result = self.llm.create_chat_completion(
-            messages=messages,
+            messages=fold_answer_start(messages),  # the grammar constrains a whole answer
             grammar=self.grammar,
             temperature=self.temperature,
             max_tokens=self.max_tokens,

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from spacy_llm.registry import registry
 
-from .base import DEFAULT_SYSTEM_PROMPT, ChatModel
+from .base import DEFAULT_SYSTEM_PROMPT, ChatModel, fold_answer_start
 
 
 class OpenAICompatibleModel(ChatModel):
@@ -53,7 +53,7 @@ class OpenAICompatibleModel(ChatModel):
     def request_body(self, messages: List[Dict[str, str]], seed: int) -> Dict[str, Any]:
         body: Dict[str, Any] = {
             "model": self.model,
-            "messages": messages,
+            "messages": fold_answer_start(messages),  # continuing an answer is not in the OpenAI API
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": seed,
