@@ -2,7 +2,8 @@
 one sentence per prompt answered one at a time with the KV cache of
 the shared prompt prefix kept, the same without prefix reuse, several sentences per prompt, and
 one sentence per prompt with N prompts answered together (`n_parallel`), and that with earlier
-prompt templates (`--template`, label.v1.jinja by default). Seconds per sentence,
+prompt templates (`--template`, label.v1.jinja by default; it and several sentences per prompt
+decode with `--earlier-stop-bias`, the bias tuned for v1). Seconds per sentence,
 the ratio to one at a time with prefix reuse (the earlier default) and F1 on the sentences each setting labelled.
 
     python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --no-reuse-sentences 10 --parallel 8 --parallel 32
@@ -87,6 +88,8 @@ def main(
     no_reuse_sentences: int = typer.Option(10, help="Sentences for the run without prefix reuse (slow)"),
     templates: List[str] = typer.Option(["label.v1.jinja"], "--template",
                                         help="Earlier prompt templates, run as the config's n_parallel"),
+    earlier_stop_bias: float = typer.Option(1.0, help="Choice decoding's stop bias for the earlier templates and for "
+                                            "several sentences per prompt (label_many.jinja extends label.v1)"),
     out: Path = typer.Option(Path("benchmarks/results/llm_speed.json")),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
@@ -101,9 +104,11 @@ def main(
     if decoder is None:  # an endpoint: prefix reuse and several per prompt are settings of the local decoder
         settings = settings[:1]
     runs, many, profile = {}, prompt_template(MANY_TEMPLATE), None
+    default_bias = decoder.stop_bias if decoder is not None else None
     for name, subset, per_prompt, reuse in settings:
         if decoder is not None:
             decoder.reuse_prefix = reuse
+            decoder.stop_bias = earlier_stop_bias if per_prompt > 1 else default_bias
         if decoder is not None and name == settings[0][0]:  # the default: where its time goes
             with EvalCounter(decoder.llm) as counter:
                 predicted, seconds, rejects = label_rows(nlp, subset, per_prompt, many)
@@ -115,26 +120,28 @@ def main(
                      f"calls; prompt speed {rates['prompt_tokens_per_s']:.0f} tokens/s, one token {rates['one_token_eval_s'] * 1000:.0f} ms")
         else:
             predicted, seconds, rejects = label_rows(nlp, subset, per_prompt, many)
-        runs[name] = run_result(subset, predicted, seconds, rejects, per_prompt, reuse, labels)
+        runs[name] = {**run_result(subset, predicted, seconds, rejects, per_prompt, reuse, labels),
+                      "stop_bias": decoder.stop_bias if decoder is not None else None}
         msg.info(f"{name}: {runs[name]['seconds_per_sentence']:.2f} s/sentence, macro F1 {runs[name]['macro_f']:.2f}")
     if decoder is not None:
-        decoder.reuse_prefix = True
+        decoder.reuse_prefix, decoder.stop_bias = True, default_bias
         del nlp, model, decoder  # one copy of the model's context at a time
         for n in sorted(set(parallel) | {configured(config)} - {1}):
             together = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n})
             predicted, per_sentence, rejects = label_together(together, rows, n)
             runs[f"1 per prompt, {n} in parallel"] = run_result(rows, predicted, [per_sentence] * len(rows), rejects, 1, True, labels)
-            runs[f"1 per prompt, {n} in parallel"]["n_parallel"] = n
+            runs[f"1 per prompt, {n} in parallel"].update(n_parallel=n, stop_bias=default_bias)
             msg.info(f"{n} in parallel: {per_sentence:.2f} s/sentence")
             del together
         n = configured(config)
         for template in templates:
             earlier = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n,
-                                        "components.llm.task.template": template})
+                                        "components.llm.task.template": template,
+                                        "components.llm.model.stop_bias": earlier_stop_bias})
             predicted, per_sentence, rejects = label_together(earlier, rows, n)
-            name = f"1 per prompt, {n} in parallel, {template}"
+            name = f"1 per prompt, {n} in parallel, {template}, stop_bias {earlier_stop_bias:g}"
             runs[name] = {**run_result(rows, predicted, [per_sentence] * len(rows), rejects, 1, True, labels),
-                          "n_parallel": n, "template": template}
+                          "n_parallel": n, "template": template, "stop_bias": earlier_stop_bias}
             msg.info(f"{name}: {per_sentence:.2f} s/sentence")
             del earlier
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
