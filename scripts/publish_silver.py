@@ -37,12 +37,13 @@ def sha256(path: Path) -> str:
 
 
 def labeling_settings(config: Path, gguf: Optional[Path]) -> dict:
-    """What labelled silver: the label config's model block and the model file with its SHA-256
-    (default: the model the LLM steps load, when the [llm] extra is installed)."""
+    """What labelled silver: the label config's task (its prompt), model block and the model file
+    with its SHA-256 (default: the model the LLM steps load, when the [llm] extra is installed)."""
     from confection import Config
 
-    model = Config().from_disk(config, interpolate=False)["components"]["llm"]["model"]
-    settings = {key: value for key, value in model.items() if not isinstance(value, dict) and not str(value).startswith("${")}
+    llm = Config().from_disk(config, interpolate=False)["components"]["llm"]
+    settings = {key: value for key, value in llm["model"].items() if not isinstance(value, dict) and not str(value).startswith("${")}
+    settings["task"] = llm["task"]["@llm_tasks"] + (f" (template {llm['task']['template']})" if llm["task"].get("template") else "")
     if gguf is None:
         try:
             from ad_signs.llm.weights import resolve_model_path

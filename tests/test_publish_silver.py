@@ -60,7 +60,10 @@ def test_silver_of_authored_notes_is_published_with_its_card(tmp_path):
     assert [r["labels"] for r in rows] == [[LABELS[0]], []] and rows[0]["confidence"][LABELS[0]] == 0.9
     assert [d.text for d in read_docs(out / "silver-v1.spacy")] == [r["text"] for r in rows]
     published = srsly.read_json(out / "silver-v1.summary.json")
-    assert published["docs"] == 5 and published["settings"]["model"] == "tiny.gguf" and published["settings"]["stop_bias"] == 1.0
+    label_model = spacy.util.load_config(ROOT / "components/ad_signs/configs/llm_label.cfg", interpolate=False)["components"]["llm"]
+    assert published["docs"] == 5 and published["settings"]["model"] == "tiny.gguf"
+    assert published["settings"]["stop_bias"] == label_model["model"]["stop_bias"]
+    assert published["settings"]["task"] == label_model["task"]["@llm_tasks"] == "ad_signs.LabelSentences.v2"
     assert published["settings"]["model_sha256"] == hashlib.sha256(b"not a model").hexdigest()
     card = (out / "DATA_CARD.md").read_text()
     assert "never patient data" in card and f"| {LABELS[0]} | 1 | 0.420 | 3 |" in card and "micro precision 0.66" in card
