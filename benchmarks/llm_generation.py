@@ -10,6 +10,7 @@ wrote, drawn at random, and gold train's at that size) and the share with markdo
 """
 import statistics
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import List
 
@@ -94,7 +95,7 @@ def main(
     for text in runs["default"]["examples"]:
         print("  -", text)
     out.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(out, {"prompts": prompts, "seed": seed, "gold_tokens_mean": gold_tokens, "distinct_2_sentences": size,
+    srsly.write_json(out, {"measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "prompts": prompts, "seed": seed, "gold_tokens_mean": gold_tokens, "distinct_2_sentences": size,
                            "gold_distinct_2": gold_distinct, "runs": runs})
 
 

@@ -14,6 +14,7 @@ Writes benchmarks/results/llm_speed.json. Dev only: never used on test. With an 
 """
 import statistics
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List
 
@@ -148,7 +149,7 @@ def main(
     for run in runs.values():
         run["time_vs_default"] = run["seconds_per_sentence"] / default
     n = configured(config)
-    result = {"gold": str(gold), "model": identity.get("model"), "decoding": identity.get("decoding"),
+    result = {"measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gold": str(gold), "model": identity.get("model"), "decoding": identity.get("decoding"),
               "config_setting": f"1 per prompt, {n} in parallel" if n > 1 else "1 per prompt, prefix reuse",
               "runs": runs, "default_profile": profile}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -166,16 +166,18 @@ def findings(model: Path, notes: Path, n: int, output: Path) -> Dict:
 
 
 def benchmarks(folder: Path, generation: Optional[Path] = None) -> Optional[Dict]:
-    """The `benchmark` step's results (pipeline speed and memory, LLM labeling settings, cost; the
-    label-to-data settings if measured) and the generation rate of this run's bronze step."""
+    """The `benchmark` step's results (pipeline speed and memory, cost), the `benchmark_llm` step's if
+    it was run (LLM labeling and label-to-data settings side by side) and the generation rate of this
+    run's bronze step."""
     if not (folder / "pipeline_speed.json").exists():
         return None
-    results = {name: srsly.read_json(folder / f"{name}.json") for name in ("pipeline_speed", "llm_speed", "cost_estimate")}
+    results = {name: srsly.read_json(folder / f"{name}.json") for name in ("pipeline_speed", "cost_estimate")}
+    results["llm_speed"] = srsly.read_json(folder / "llm_speed.json") if (folder / "llm_speed.json").exists() else None
     settings = folder / "llm_generation.json"
     results["llm_generation"] = {"gold_distinct_2": float("nan"), **srsly.read_json(settings)} if settings.exists() else None
     bronze = srsly.read_json(generation) if generation and generation.exists() else {}
-    asked = bronze.get("llm_calls", {}).get("asked")  # a rerun answered from the cache measures no speed
-    results["generation"] = {**bronze, "sentences_per_minute": bronze["docs"] / bronze["seconds"] * 60} if asked else None
+    calls = bronze.get("llm_calls", {})  # sentences from cached answers took no time: only a run asked throughout has a rate
+    results["generation"] = {**bronze, "sentences_per_minute": bronze["docs"] / bronze["seconds"] * 60} if calls.get("asked") and not calls.get("cached") else None
     return results
 
 

@@ -9,11 +9,11 @@ from conftest import ROOT, write_jsonl
 
 
 def test_cost_estimate_from_measured_rates(tmp_path):
-    srsly.write_json(tmp_path / "llm.json", {"runs": {"1 per prompt, prefix reuse": {"seconds_per_sentence": 0.5}}})
+    srsly.write_json(tmp_path / "llm.json", {"seconds": 30.0, "llm_calls": {"asked": 60}, "items": 70})  # 10 from the cache
     srsly.write_json(tmp_path / "pipe.json", {"runs": {"pipeline, 1 process": {"sentences_per_second": 1000.0}}})
     write_jsonl(tmp_path / "notes.jsonl", [{"text": "Pt confused. Wife reports memory loss. BP 120/80."}] * 3)
     out = tmp_path / "cost.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks/cost_estimate.py"), "--llm-speed", str(tmp_path / "llm.json"),
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/cost_estimate.py"), "--labeling", str(tmp_path / "llm.json"),
                     "--pipeline-speed", str(tmp_path / "pipe.json"), "--notes", str(tmp_path / "notes.jsonl"),
                     "--total-notes", "1200", "--gpu-sentences-per-second", "20", "--gpu-price-per-hour", "2",
                     "--out", str(out)], check=True, capture_output=True)
@@ -23,6 +23,20 @@ def test_cost_estimate_from_measured_rates(tmp_path):
     assert cpu["hours"] == pytest.approx(3600 * 0.5 / 3600)  # 1 hour at 2 sentences/s
     assert gpu["hours"] == pytest.approx(3600 / 20 / 3600) and gpu["cost_usd"] == pytest.approx(gpu["hours"] * 2)
     assert pipeline["hours"] == pytest.approx(3600 / 1000 / 3600)
+    assert cost["llm_rate_from"]["sentences"] == 60
+
+
+def test_cost_estimate_leaves_out_a_rate_it_did_not_measure(tmp_path):
+    srsly.write_json(tmp_path / "llm.json", {"seconds": 0.2, "llm_calls": {"asked": 0}, "items": 70})  # all from the cache
+    srsly.write_json(tmp_path / "pipe.json", {"runs": {"pipeline, 1 process": {"sentences_per_second": 1000.0}}})
+    write_jsonl(tmp_path / "notes.jsonl", [{"text": "Pt confused. Wife reports memory loss."}])
+    out = tmp_path / "cost.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/cost_estimate.py"), "--labeling", str(tmp_path / "llm.json"),
+                           "--pipeline-speed", str(tmp_path / "pipe.json"), "--notes", str(tmp_path / "notes.jsonl"),
+                           "--out", str(out)], check=True, capture_output=True, text=True)
+    cost = srsly.read_json(out)
+    assert "answer cache" in done.stdout and cost["llm_rate_from"] is None
+    assert list(cost["estimates"]) == ["LLM on GPU vLLM (assumed rate)", "trained pipeline on CPU (measured rate)"]
 
 
 def test_pipeline_speed_reuses_only_a_venv_an_earlier_call_made(tmp_path):

@@ -86,3 +86,19 @@ def test_a_package_below_the_speed_floor_says_so():
     text = report.render(run(floor_reached=False))
     assert ("among the regimes of the fastest architecture: none reached 1,000 sentences/s on 1 process in this run."
             in text)
+
+
+def test_benchmarks_without_the_llm_settings_and_a_generation_rate_only_when_every_prompt_was_asked(tmp_path):
+    import srsly
+
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    for name in ("pipeline_speed", "cost_estimate"):
+        srsly.write_json(folder / f"{name}.json", {"runs": {}})
+    bronze = {"items": 54, "docs": 530, "seconds": 33.3}
+    srsly.write_json(tmp_path / "bronze.json", {**bronze, "llm_calls": {"cached": 53, "asked": 1}})
+    found = report.benchmarks(folder, tmp_path / "bronze.json")
+    assert found["llm_speed"] is None and found["llm_generation"] is None  # `benchmark_llm` was not run
+    assert found["generation"] is None  # 53 of 54 prompts answered from the cache: 530 sentences in 33 s is no rate
+    srsly.write_json(tmp_path / "bronze.json", {**bronze, "seconds": 371.0, "llm_calls": {"asked": 54}})
+    assert round(report.benchmarks(folder, tmp_path / "bronze.json")["generation"]["sentences_per_minute"]) == 86

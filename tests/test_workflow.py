@@ -128,9 +128,10 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     report = (project / "reports/README.md").read_text()
     speed = srsly.read_json(project / "metrics/benchmarks/pipeline_speed.json")
     assert speed["memory_measured_in"].startswith("fresh venv") and speed["runs"]["pipeline, 1 process"]["sentences"] > 0
-    llm_speed = srsly.read_json(project / "metrics/benchmarks/llm_speed.json")["runs"]
-    assert llm_speed["5 per prompt, prefix reuse"]["sentences"] == 4 and llm_speed["5 per prompt, prefix reuse"]["rejects"] == 0
-    assert "## Speed and scale" in report and "Labeling MIMIC-III" in report
+    assert not (project / "metrics/benchmarks/llm_speed.json").exists()  # the LLM settings: `benchmark_llm`, not `all`
+    assert "## Speed and scale" in report and "Labeling MIMIC-III" in report and "`weasel run benchmark_llm`" in report
+    cost = srsly.read_json(project / "metrics/benchmarks/cost_estimate.json")
+    assert cost["llm_rate_from"]["sentences"] == 40 and "LLM on CPU (measured rate)" in cost["estimates"]  # the silver step's rate
     assert "## Regimes" in report and (project / "reports/per_label_f1.png").stat().st_size > 10_000
     for package in ("en_ad_signs", "en_ad_signs_trf"):
         assert (project / f"packages/{package}-0.1.0/dist/{package}-0.1.0-py3-none-any.whl").exists()
@@ -146,6 +147,16 @@ def test_run_all_at_ci_scale_then_nothing_to_redo(tmp_path):
     again = weasel("all", cwd=project)
     for step in ("corpus", "encoders", "silver", "bronze", "bronze_check", "llm_test", "experiment", "package", "benchmark", "report"):
         assert f"Skipping '{step}': nothing changed" in again, again
+
+    started = time.time()
+    weasel("benchmark_llm", cwd=project)
+    print(f"weasel run benchmark_llm at CI scale: {time.time() - started:.0f} s")
+    llm_speed = srsly.read_json(project / "metrics/benchmarks/llm_speed.json")
+    assert llm_speed["runs"]["5 per prompt, prefix reuse"]["sentences"] == 4 and llm_speed["runs"]["5 per prompt, prefix reuse"]["rejects"] == 0
+    assert srsly.read_json(project / "metrics/benchmarks/llm_generation.json")["runs"]["default"]["prompts"] == 2
+    weasel("report", "--force", cwd=project)
+    report = (project / "reports/README.md").read_text()
+    assert f"measured {llm_speed['measured_at']}" in report and "Label-to-data settings side by side" in report
 
 
 def test_published_data_rebuild_and_package_the_pipelines_without_the_llm_stack(tmp_path):
