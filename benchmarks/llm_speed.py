@@ -2,8 +2,9 @@
 one sentence per prompt answered one at a time with the KV cache of
 the shared prompt prefix kept, the same without prefix reuse, several sentences per prompt, and
 one sentence per prompt with N prompts answered together (`n_parallel`), and that with earlier
-prompt templates (`--template`, label.v1.jinja by default; it and several sentences per prompt
-decode with `--earlier-stop-bias`, the bias tuned for v1). Seconds per sentence,
+labeling tasks (`--earlier TASK@STOP_BIAS`: each with its own prompt template, the label names as
+answers and the stop bias tuned for it; several sentences per prompt, whose template extends
+label.v1, decode with `--earlier-stop-bias`). Seconds per sentence,
 the ratio to one at a time with prefix reuse (the earlier default) and F1 on the sentences each setting labelled.
 
     python benchmarks/llm_speed.py assets/gold/dev.jsonl --several 5 --no-reuse-sentences 10 --parallel 8 --parallel 32
@@ -87,10 +88,11 @@ def main(
     several: List[int] = typer.Option([5, 10], help="Sentences per prompt to compare with one"),
     parallel: List[int] = typer.Option([8, 32], help="Prompts answered together (n_parallel) to compare"),
     no_reuse_sentences: int = typer.Option(10, help="Sentences for the run without prefix reuse (slow)"),
-    templates: List[str] = typer.Option(["label.v1.jinja"], "--template",
-                                        help="Earlier prompt templates, run as the config's n_parallel"),
-    earlier_stop_bias: float = typer.Option(1.0, help="Choice decoding's stop bias for the earlier templates and for "
-                                            "several sentences per prompt (label_many.jinja extends label.v1)"),
+    earlier: List[str] = typer.Option(["ad_signs.LabelSentences.v2@2", "ad_signs.LabelSentences.v1@1"], "--earlier",
+                                      help="Earlier labeling tasks as TASK@STOP_BIAS (their own template, label names as "
+                                      "answers), run at the config's n_parallel"),
+    earlier_stop_bias: float = typer.Option(1.0, help="Choice decoding's stop bias for several sentences per prompt "
+                                            "(label_many.jinja extends label.v1)"),
     out: Path = typer.Option(Path("benchmarks/results/llm_speed.json")),
 ):
     rows = list(srsly.read_jsonl(gold))[: limit or None]
@@ -135,15 +137,17 @@ def main(
             msg.info(f"{n} in parallel: {per_sentence:.2f} s/sentence")
             del together
         n = configured(config)
-        for template in templates:
-            earlier = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n,
-                                        "components.llm.task.template": template,
-                                        "components.llm.model.stop_bias": earlier_stop_bias})
-            predicted, per_sentence, rejects = label_together(earlier, rows, n)
-            name = f"1 per prompt, {n} in parallel, {template}, stop_bias {earlier_stop_bias:g}"
+        for spec in earlier:
+            task, _, bias = spec.partition("@")
+            before = load_llm(config, {"components.llm.model.cache_path": None, "components.llm.model.n_parallel": n,
+                                       "components.llm.task.@llm_tasks": task, "components.llm.model.stop_bias": float(bias),
+                                       "components.llm.model.response_format.@llm_misc": "ad_signs.LabelAnswerSchema.v1"})
+            predicted, per_sentence, rejects = label_together(before, rows, n)
+            name = f"1 per prompt, {n} in parallel, {task.removeprefix('ad_signs.')}, stop_bias {float(bias):g}"
             runs[name] = {**run_result(rows, predicted, [per_sentence] * len(rows), rejects, 1, True, labels),
-                          "n_parallel": n, "template": template, "stop_bias": earlier_stop_bias}
+                          "n_parallel": n, "task": task, "stop_bias": float(bias)}
             msg.info(f"{name}: {per_sentence:.2f} s/sentence")
+            del before
             del earlier
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
     for run in runs.values():

@@ -59,6 +59,43 @@ def test_the_v2_prompt_starts_the_answer_with_the_sentence(fake_llm_factory):
     assert fold_answer_start(folded) == folded
 
 
+def test_the_v3_task_names_categories_by_their_answer_names_and_reads_the_labels_back(fake_llm_factory):
+    """LabelSentences.v3: the v2 prompt with each category's short answer name (fewer tokens to
+    decode); the answer, its confidence included, is read back into the taxonomy's labels."""
+    from ad_signs.llm.label_task import make_label_answer_schema_v2
+
+    taxonomy = load_taxonomy()
+    names = taxonomy.answer_names
+    assert names["NEUROPSYCHIATRIC_SYMPTOMS"] == "psychiatric" and len(set(names.values())) == len(names)
+    confidence = {name: 0.9 if name in ("others", "cognition") else 0.1 for name in names.values()}
+    llm = FakeLLM({"Wife says he forgets names.": json.dumps({"labels": ["others", "cognition"], "confidence": confidence}),
+                   "MoCA 22/30.": '{"labels": ["COGNITIVE_ASSESSMENT"]}'})  # a label, not its answer name: rejected
+    nlp = fake_llm_factory({**LABEL_TASK, "@llm_tasks": "ad_signs.LabelSentences.v3"}, llm)
+    doc = nlp("Wife says he forgets names.")
+    assert {label for label, on in doc.cats.items() if on} == {"NOTICE_BY_OTHERS", "COGNITIVE_IMPAIRMENT"}
+    assert doc.user_data["llm_confidence"]["NOTICE_BY_OTHERS"] == 0.9 and set(doc.user_data["llm_confidence"]) == set(names)
+    assert not nlp("MoCA 22/30.").cats
+    prompt = llm.prompts[0]
+    for label, definition in taxonomy.definitions.items():
+        assert f"- {names[label]}: {definition}" in prompt and label not in prompt
+    assert "- others needs a named other person" in prompt  # the rules name categories the same way
+    assert '{"sentence": "Denies memory loss, confusion or recent falls.", "labels": []}' in prompt
+    assert '"labels": ["assessment", "cognition"]}' in prompt  # the examples' labels too
+    assert make_label_answer_schema_v2()["properties"]["labels"]["items"]["enum"] == list(names.values())
+
+
+def test_answer_names_are_lower_case_and_distinct():
+    from ad_signs.taxonomy import TaxonomyError, parse_taxonomy
+
+    spec = {"name": "t", "labels": {"MEMORY": {"definition": "d", "answer_name": "memory"}, "MOOD": {"definition": "d"}}}
+    assert parse_taxonomy(spec).answer_names == {"MEMORY": "memory", "MOOD": "MOOD"}  # none given: the label
+    for bad in ("Memory", "two words", 3):
+        with pytest.raises(TaxonomyError, match="lower-case word"):
+            parse_taxonomy({**spec, "labels": {"MEMORY": {"definition": "d", "answer_name": bad}}})
+    with pytest.raises(TaxonomyError, match="share an answer_name"):
+        parse_taxonomy({**spec, "labels": {"MEMORY": {"definition": "d", "answer_name": "m"}, "MOOD": {"definition": "d", "answer_name": "m"}}})
+
+
 def test_labels_parsed_and_malformed_answers_kept_aside(fake_llm_factory, tmp_path):
     llm = FakeLLM(
         {

@@ -140,7 +140,7 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
     model = {
         "@llm_models": "ad_signs.OpenAICompatible.v1", "base_url": llama_server, "model": "qwen-local",
         "api_key_env": None, "schema_style": "json_object", "max_concurrency": 1, "max_tokens": 64,
-        "cache_path": None, "response_format": {"@llm_misc": "ad_signs.LabelAnswerSchema.v1"},
+        "cache_path": None, "response_format": {"@llm_misc": "ad_signs.LabelAnswerSchema.v2"},  # the config task's answer names
     }
     nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model": model,
                                                     "paths.examples": str(ROOT / "components/ad_signs/fewshot/label_examples.jsonl")})
@@ -169,7 +169,8 @@ def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
 
 def test_choice_decoding_continues_the_answer_that_a_v2_prompt_starts():
     """label.v2 starts the model's answer with the sentence; choice decoding continues it as greedy
-    grammar-constrained sampling does after the same tokens (stop_bias 0: no bias either way)."""
+    grammar-constrained sampling does after the same tokens (stop_bias 0: no bias either way), in
+    the names the config's task answers with."""
     from llama_cpp import LlamaGrammar
 
     from ad_signs.llm.batch_runner import chat_model
@@ -177,7 +178,7 @@ def test_choice_decoding_continues_the_answer_that_a_v2_prompt_starts():
     nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {
         "components.llm.model.cache_path": None, "components.llm.model.stop_bias": 0.0, "components.llm.model.n_parallel": 1})
     model, task = chat_model(nlp), nlp.get_pipe("llm").task
-    items = " | ".join(json.dumps(json.dumps(label)) for label in LABELS)  # GBNF literals of "LABEL"
+    items = " | ".join(json.dumps(json.dumps(name)) for name in task.names.values())  # GBNF literals of "name"
     grammar = LlamaGrammar.from_string(f'root ::= " []}}" | " [" item (", " item)* "]}}"\nitem ::= {items}', verbose=False)
     for text in ["Daughter says he repeats questions and got lost driving.", "BP 128/76, HR 70, afebrile."]:
         messages = model._messages(task.render(text))

@@ -14,7 +14,6 @@ from spacy.language import Language
 
 from .llm import parsing
 from .llm.batch_runner import chat_model
-from .llm.label_task import parse_label_answer
 from .llm.parsing import AnswerError
 
 WARM_UP = "Warm-up: the shared prompt prefix is evaluated once."
@@ -34,13 +33,13 @@ def label_rows(nlp: Language, rows: Sequence[Dict], sentences_per_prompt: int = 
         return _label_one_by_one(nlp, rows)
     if template is None:
         raise ValueError("several sentences per prompt need a prompt template")
-    labels = nlp.get_pipe("llm").task.labels
+    task = nlp.get_pipe("llm").task
     pred_sets, seconds, rejects = [], [], 0
     for group, answers, took in ask_several(nlp, rows, sentences_per_prompt, template):
         answers += [""] * (len(group) - len(answers))  # a missing line is a reject
         for answer in answers[: len(group)]:
             try:
-                pred_sets.append(set(parse_label_answer(answer, labels)))
+                pred_sets.append(set(task.read_answer(answer)[0]))
             except AnswerError:
                 rejects += 1
                 pred_sets.append(set())

@@ -4,6 +4,7 @@
 Every part of the project (LLM prompts, training labels, evaluation, the packaged pipeline)
 reads its labels from a `Taxonomy`, so a user swaps guidelines by swapping the file.
 """
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +31,7 @@ class Category:
     facets: Tuple[str, ...] = ()  # concrete sub-signs, for steering label-to-data prompts
     openers: Tuple[str, ...] = ()  # how a note's line about it starts, for label-to-data prompts
     rule: str = ""  # a labeling rule beyond the definition, for the labeling prompt ("" for none)
+    answer_name: str = ""  # the short lower-case word a labeling LLM answers with ("" for the label itself)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Taxonomy:
     @property
     def labels(self) -> List[str]:
         return [c.label for c in self.categories]
+
+    @property
+    def answer_names(self) -> Dict[str, str]:
+        """{label: the word a labeling LLM answers with}: fewer tokens to decode than the label."""
+        return {c.label: c.answer_name or c.label for c in self.categories}
 
     @property
     def definitions(self) -> Dict[str, str]:
@@ -125,7 +132,13 @@ def parse_taxonomy(data: object, source: str = "<taxonomy>") -> Taxonomy:
         rule = spec.get("rule", "")
         if not isinstance(rule, str):
             raise TaxonomyError(f"{where}: 'rule' must be a string.")
-        categories.append(Category(label, definition, tuple(examples), facets, openers, " ".join(rule.split())))
+        answer_name = spec.get("answer_name", "")
+        if not isinstance(answer_name, str) or (answer_name and not re.fullmatch(r"[a-z]+(_[a-z]+)*", answer_name)):
+            raise TaxonomyError(f"{where}: 'answer_name' must be a lower-case word (letters and _), got {answer_name!r}.")
+        categories.append(Category(label, definition, tuple(examples), facets, openers, " ".join(rule.split()), answer_name))
+    names = [c.answer_name or c.label for c in categories]
+    if len(set(names)) < len(names):
+        raise TaxonomyError(f"{source}: two labels share an answer_name ({', '.join(sorted({n for n in names if names.count(n) > 1}))}).")
     rules = []
     for rule_name, spec in (data.get("negative_rules") or {}).items():
         where = f"{source}: negative rule '{rule_name}'"

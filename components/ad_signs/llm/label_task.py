@@ -6,6 +6,8 @@ that does not parse is not "no label": the doc gets no `cats` and a reject recor
 `doc.user_data["llm_reject"]`, which the runner counts and writes to a rejects file.
 """
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -60,14 +62,18 @@ def label_answer_schema(labels: Sequence[str]) -> Dict[str, Any]:
 
 
 class LabelTask:
-    """spacy-llm task: one prompt per sentence Doc; sets `doc.cats` (every label, 0/1)."""
+    """spacy-llm task: one prompt per sentence Doc; sets `doc.cats` (every label, 0/1).
+    With `answer_names`, the prompt names each category by the taxonomy's short answer name (the
+    model answers with it, in fewer tokens) and the answer is read back into the labels."""
 
-    def __init__(self, taxonomy: Taxonomy, template: str, examples: Sequence[Dict[str, Any]]):
+    def __init__(self, taxonomy: Taxonomy, template: str, examples: Sequence[Dict[str, Any]], answer_names: bool = False):
         self.taxonomy = taxonomy
+        self.names = taxonomy.answer_names if answer_names else {label: label for label in taxonomy.labels}
+        self._label_of = {name: label for label, name in self.names.items()}
         self.examples = [
-            {"text": eg["text"], "labels": labels, "answer": json.dumps({"labels": labels})}
+            {"text": eg["text"], "labels": names, "answer": json.dumps({"labels": names})}
             for eg in examples
-            for labels in [taxonomy.check_labels(eg["labels"], "few-shot example")]
+            for names in [[self.names[label] for label in taxonomy.check_labels(eg["labels"], "few-shot example")]]
         ]
         self._template = prompt_template(template)
 
@@ -76,13 +82,26 @@ class LabelTask:
         return tuple(self.taxonomy.labels)
 
     def guideline(self) -> Dict[str, Any]:
-        """What a labeling template renders besides the sentence(s): the taxonomy and the examples."""
+        """What a labeling template renders besides the sentence(s): the taxonomy (each category by
+        the name the answer uses) and the examples."""
+        renamed = {label: name for label, name in self.names.items() if name != label}
+        mentions = re.compile(r"\b(" + "|".join(sorted(renamed, key=len, reverse=True)) + r")\b") if renamed else None
+
+        def named(text: str) -> str:
+            return mentions.sub(lambda m: renamed[m.group(1)], text) if mentions else text
+
         return {
-            "definitions": self.taxonomy.definitions,
-            "categories": self.taxonomy.categories,
+            "definitions": {self.names[label]: definition for label, definition in self.taxonomy.definitions.items()},
+            "categories": [replace(c, label=self.names[c.label], rule=named(c.rule)) for c in self.taxonomy.categories],
             "negative_rules": self.taxonomy.negative_rules,
             "examples": self.examples,
         }
+
+    def read_answer(self, answer: str) -> Tuple[List[str], Optional[Dict[str, float]]]:
+        """The labels in `answer` (and their confidence, if decoded by choice), or AnswerError."""
+        names, confidence = parse_label_confidence(answer, list(self.names.values()))
+        labels = [self._label_of[name] for name in names]
+        return labels, None if confidence is None else {self._label_of[name]: p for name, p in confidence.items()}
 
     def render(self, text: str) -> str:
         """The prompt for `text`; a template may start the model's answer after `answer_start`."""
@@ -96,7 +115,7 @@ class LabelTask:
         return parse_responses(docs, responses, self._apply, _clear_cats)
 
     def _apply(self, doc: Doc, answer: str) -> None:
-        chosen, confidence = parse_label_confidence(answer, self.labels)
+        chosen, confidence = self.read_answer(answer)
         doc.cats = self.taxonomy.cats(chosen)
         if confidence is not None:
             doc.user_data[CONFIDENCE_KEY] = confidence
@@ -149,12 +168,30 @@ def make_label_task_v2(
     return _label_task(taxonomy, examples, template, "label.v2.jinja")
 
 
-def _label_task(taxonomy, examples, template, default_template: str) -> LabelTask:
+@registry.llm_tasks("ad_signs.LabelSentences.v3")
+def make_label_task_v3(
+    taxonomy: Optional[str] = None,
+    examples: Optional[Union[Callable[[], Iterable[Dict[str, Any]]], List[Dict[str, Any]]]] = None,
+    template: Optional[str] = None,
+) -> LabelTask:
+    """As v2, with each category named by the taxonomy's `answer_name` in the prompt and the answer
+    ("cognition", not "COGNITIVE_IMPAIRMENT": 1-2 tokens, not 3-13), read back into the labels.
+    Use it with `ad_signs.LabelAnswerSchema.v2`, whose answers use the same names."""
+    return _label_task(taxonomy, examples, template, "label.v2.jinja", answer_names=True)
+
+
+def _label_task(taxonomy, examples, template, default_template: str, answer_names: bool = False) -> LabelTask:
     raw_examples = examples() if callable(examples) else examples
-    return LabelTask(load_taxonomy(taxonomy), read_template(template, default_template), list(raw_examples or []))
+    return LabelTask(load_taxonomy(taxonomy), read_template(template, default_template), list(raw_examples or []), answer_names)
 
 
 @registry.llm_misc("ad_signs.LabelAnswerSchema.v1")
 def make_label_answer_schema(taxonomy: Optional[str] = None) -> Dict[str, Any]:
     """The JSON schema of a label answer, for a model's `response_format`."""
     return label_answer_schema(load_taxonomy(taxonomy).labels)
+
+
+@registry.llm_misc("ad_signs.LabelAnswerSchema.v2")
+def make_label_answer_schema_v2(taxonomy: Optional[str] = None) -> Dict[str, Any]:
+    """The JSON schema of an answer of `ad_signs.LabelSentences.v3`: the taxonomy's answer names."""
+    return label_answer_schema(list(load_taxonomy(taxonomy).answer_names.values()))
