@@ -153,7 +153,6 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
 def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
     """The fast label decoder and grammar-constrained sampling, side by side on one model (the v1
     prompt, whose answer is the model's whole turn; stop_bias 0: no bias either way)."""
-    from ad_signs.llm.label_task import parse_label_answer
 
     nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {
         "components.llm.model.cache_path": None, "components.llm.model.stop_bias": 0.0, "components.llm.task.template": "label.v1.jinja"})
@@ -162,9 +161,9 @@ def test_choice_decoding_gives_valid_label_sets_like_grammar_decoding():
     assert model.choice_decoder is not None and model.identity["decoding"].startswith("choice")
     for text in ["Continue donepezil 10 mg qhs.", "BP 128/76, HR 70, afebrile."]:
         messages = model._messages(task.render(text))
-        fast = parse_label_answer(model.choice_decoder(messages), LABELS)
+        fast = task.read_answer(model.choice_decoder(messages))[0]
         slow = model.llm.create_chat_completion(messages=messages, grammar=model.grammar, temperature=0, max_tokens=64)
-        assert fast == parse_label_answer(slow["choices"][0]["message"]["content"], LABELS)
+        assert fast == task.read_answer(slow["choices"][0]["message"]["content"])[0]  # both in the task's answer names
 
 
 def test_choice_decoding_continues_the_answer_that_a_v2_prompt_starts():
@@ -236,8 +235,6 @@ def test_label_sets_decoded_together_are_the_label_sets_decoded_one_at_a_time():
 
 def test_choice_decoding_answers_several_sentences_in_one_prompt():
     """`n_answers`: one valid label set per line, as many lines as sentences (benchmarks/llm_labeling.py)."""
-    from ad_signs.llm.label_task import parse_label_answer
-
     nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model.cache_path": None,
                                                      "components.llm.task.examples": None})
     model = nlp.get_pipe("llm")._model
@@ -245,7 +242,8 @@ def test_choice_decoding_answers_several_sentences_in_one_prompt():
     answer = model.choice_decoder([{"role": "user", "content": prompt}], n_answers=len(SENTENCES))
     lines = answer.split("\n")
     assert len(lines) == len(SENTENCES)
-    assert all(isinstance(parse_label_answer(line, LABELS), list) for line in lines)
+    task = nlp.get_pipe("llm").task
+    assert all(set(task.read_answer(line)[0]) <= set(LABELS) for line in lines)  # in the task's answer names, read back
 
 
 def test_label_runs_from_any_folder_with_the_librarys_own_config(tmp_path):
