@@ -88,7 +88,7 @@ def main(
     several: List[int] = typer.Option([5, 10], help="Sentences per prompt to compare with one"),
     parallel: List[int] = typer.Option([8, 32], help="Prompts answered together (n_parallel) to compare"),
     no_reuse_sentences: int = typer.Option(10, help="Sentences for the run without prefix reuse (slow)"),
-    earlier: List[str] = typer.Option(["ad_signs.LabelSentences.v2@2", "ad_signs.LabelSentences.v1@1"], "--earlier",
+    earlier: List[str] = typer.Option(["ad_signs.LabelSentences.v1@1"], "--earlier",
                                       help="Earlier labeling tasks as TASK@STOP_BIAS (their own template, label names as "
                                       "answers), run at the config's n_parallel"),
     earlier_stop_bias: float = typer.Option(1.0, help="Choice decoding's stop bias for several sentences per prompt "
@@ -148,7 +148,6 @@ def main(
                           "n_parallel": n, "task": task, "stop_bias": float(bias)}
             msg.info(f"{name}: {per_sentence:.2f} s/sentence")
             del before
-            del earlier
     default = runs["1 per prompt, prefix reuse"]["seconds_per_sentence"]
     for run in runs.values():
         run["time_vs_default"] = run["seconds_per_sentence"] / default

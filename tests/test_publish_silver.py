@@ -63,7 +63,7 @@ def test_silver_of_authored_notes_is_published_with_its_card(tmp_path):
     label_model = spacy.util.load_config(ROOT / "components/ad_signs/configs/llm_label.cfg", interpolate=False)["components"]["llm"]
     assert published["docs"] == 5 and published["settings"]["model"] == "tiny.gguf"
     assert published["settings"]["stop_bias"] == label_model["model"]["stop_bias"]
-    assert published["settings"]["task"] == label_model["task"]["@llm_tasks"] == "ad_signs.LabelSentences.v3"
+    assert published["settings"]["task"] == label_model["task"]["@llm_tasks"] == "ad_signs.LabelSentences.v2"
     assert published["settings"]["model_sha256"] == hashlib.sha256(b"not a model").hexdigest()
     card = (out / "DATA_CARD.md").read_text()
     assert "never patient data" in card and f"| {LABELS[0]} | 1 | 0.420 | 3 |" in card and "micro precision 0.66" in card

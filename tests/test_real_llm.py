@@ -140,7 +140,7 @@ def test_openai_compatible_model_against_a_real_llama_server(llama_server, tmp_p
     model = {
         "@llm_models": "ad_signs.OpenAICompatible.v1", "base_url": llama_server, "model": "qwen-local",
         "api_key_env": None, "schema_style": "json_object", "max_concurrency": 1, "max_tokens": 64,
-        "cache_path": None, "response_format": {"@llm_misc": "ad_signs.LabelAnswerSchema.v2"},  # the config task's answer names
+        "cache_path": None, "response_format": {"@llm_misc": "ad_signs.LabelAnswerSchema.v1"},
     }
     nlp = load_llm(ROOT / "components/ad_signs/configs/llm_label.cfg", {"components.llm.model": model,
                                                     "paths.examples": str(ROOT / "components/ad_signs/fewshot/label_examples.jsonl")})
