@@ -156,6 +156,7 @@ def train_and_score(job: Dict) -> Dict:
             overrides["training.max_epochs"] = job["max_epochs"]
         started = time.perf_counter()
         train(Path(job["config"]), output, overrides, in_process=True)  # inherits the forked encoding cache
+        shutil.rmtree(output / "model-last")  # never read, and a copy of the frozen encoders (~115 MB a run)
         calibrate(model, read_docs(job["dev"]))
         timing.write_text(f"{time.perf_counter() - started:.1f}")  # training + thresholds, beside another run
         done.write_text(job["stamp"])
