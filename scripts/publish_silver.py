@@ -36,14 +36,24 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _llm_block(config: Path) -> dict:
+    from confection import Config
+
+    return Config().from_disk(config, interpolate=False)["components"]["llm"]
+
+
+def task_of(config: Path) -> str:
+    """The label config's task (its prompt), e.g. `ad_signs.LabelSentences.v2`."""
+    task = _llm_block(config)["task"]
+    return task["@llm_tasks"] + (f" (template {task['template']})" if task.get("template") else "")
+
+
 def labeling_settings(config: Path, gguf: Optional[Path]) -> dict:
     """What labelled silver: the label config's task (its prompt), model block and the model file
     with its SHA-256 (default: the model the LLM steps load, when the [llm] extra is installed)."""
-    from confection import Config
-
-    llm = Config().from_disk(config, interpolate=False)["components"]["llm"]
+    llm = _llm_block(config)
     settings = {key: value for key, value in llm["model"].items() if not isinstance(value, dict) and not str(value).startswith("${")}
-    settings["task"] = llm["task"]["@llm_tasks"] + (f" (template {llm['task']['template']})" if llm["task"].get("template") else "")
+    settings["task"] = task_of(config)
     if gguf is None:
         try:
             from ad_signs.llm.weights import resolve_model_path
@@ -143,6 +153,7 @@ def main(
         shutil.copyfile(report, partial)
     run = srsly.read_json(summary)
     settings = run.get("settings") or labeling_settings(config, gguf)
+    settings.setdefault("task", task_of(config))  # a run's summary names its model, not its prompt
     with replaced_when_done(stem.with_suffix(".summary.json")) as partial:  # how it was made (model cards read it)
         srsly.write_json(partial, {**run, "settings": settings})
     files = {p.name: sha256(p) for p in (stem.with_suffix(".jsonl"), stem.with_suffix(".spacy"))}

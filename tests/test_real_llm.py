@@ -49,6 +49,7 @@ def test_label_three_sentences(tmp_path):
     assert summary["items"] == 3 and summary["docs"] == 3 and summary["rejects"] == 0
     assert summary["llm_calls"]["asked"] == 3 and "seconds per item" in out
     assert summary["settings"]["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" and summary["settings"]["unit"] == "sentence"
+    assert summary["settings"]["task"] == "ad_signs.LabelSentences.v2"
     assert len(summary["settings"]["model_sha256"]) == 64 and "in parallel" in summary["settings"]["decoding"]
     assert [d.text for d in docs] == SENTENCES
     for doc in docs:

@@ -37,8 +37,8 @@ CI_SCALE = {
 PROJECT_FILES = ["project.yml", "pyproject.toml", "README.md", "LICENSE", "assets", "configs", "components", "scripts", "benchmarks"]
 
 PUBLISHED = {
-    "silver_train": "assets/silver/silver-v1.spacy",
-    "silver_summary": "assets/silver/silver-v1.summary.json",
+    "silver_train": "assets/silver/silver-v2.spacy",
+    "silver_summary": "assets/silver/silver-v2.summary.json",
     "bronze_train": "assets/bronze/bronze-v3.spacy",
     "bronze_summary": "assets/bronze/bronze-v3.summary.json",
 }

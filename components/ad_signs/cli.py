@@ -155,7 +155,8 @@ def label(
                  "--allow-remote only if this endpoint is approved for this data. Nothing was written.", exits=1)
     if not summary.items:
         msg.fail(f"No sentences found in {input_path}: is the text field empty? See --text-field.", exits=1)
-    summary.settings = {**model_settings(nlp), "unit": unit}  # the data card's (scripts/publish_silver.py)
+    summary.settings = {**model_settings(nlp), "task": nlp.config["components"]["llm"]["task"]["@llm_tasks"],
+                        "unit": unit}  # the data card's (scripts/publish_silver.py)
     _write_run(labelled, summary, output, rejects, max_reject_share)
 
 
