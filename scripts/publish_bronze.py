@@ -89,13 +89,14 @@ def card(name: str, version: str, docs, runs: List[Tuple[str, dict]], filters: L
 **Authored by a machine, never patient data.** Every sentence was written by a local LLM from the
 label definitions of the annotation guideline (`components/ad_signs/taxonomy.yml`) and a seeded
 prompt plan; no clinical note was shown to it. Labels are the ones each prompt asked for
-(multi-label: `labels`); hard negatives (negated, hypothetical, family history) have no label.
+(multi-label: `labels`); hard negatives (negated, hypothetical, family history, look-alike) have no label.
 
 ## Files
 {markdown_table(("file", "sentences", "SHA-256"), [(f, len(docs), h) for f, h in files.items()])}
 
 JSONL fields: `text`, `labels` (affirmed labels), `written_for` (the label of the prompt),
-`polarity` (`positive`, `negated`, `hypothetical`, `family_history`), `facet` (the sub-sign asked for),
+`polarity` (`positive`, `negated`, `hypothetical`, `family_history`, `look_alike`), `facet` (the sub-sign asked for;
+a look-alike's: the unrelated thing asked for),
 `note_type`, `style`. The DocBin has every label in `doc.cats` and the same fields in `doc.user_data["source"]`.
 
 ## How it was made

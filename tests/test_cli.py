@@ -81,6 +81,8 @@ def test_unknown_label_and_broken_taxonomy(tmp_path):
     assert result.returncode == 1 and "the amount after '=' must be a whole number" in result.stdout
     result = run("generate", tmp_path / "b.spacy", "--labels", "DIAGNOSIS=5,MEMORY_LOSS=3")
     assert result.returncode == 1 and "Unknown label(s) ['MEMORY_LOSS']" in result.stdout
+    result = run("generate", tmp_path / "b.spacy", "--negative-kinds", "negated,sarcastic")
+    assert result.returncode == 1 and "Hard-negative kinds ['sarcastic']: choose from negated" in result.stdout
     result = run("generate", tmp_path / "b.spacy", "--paths.gguf", tmp_path / "none.gguf")
     assert result.returncode == 1 and "GGUF model file not found" in result.stdout
     (tmp_path / "tax.yml").write_text("name: x\n")

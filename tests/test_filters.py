@@ -174,6 +174,20 @@ def test_distinct_n_compares_sets_at_one_size():
     assert distinct_n_at(repeated, 2, 100) == pytest.approx(0.01) and distinct_n_at(repeated[:50], 2, 100) == distinct_n(repeated[:50], 2)
 
 
+def test_a_look_alike_passes_the_roundtrip_only_without_any_label():
+    """A hard negative trains as no label at all: a negated line may still show another label
+    (the generic rule asks only that its own is gone), but a look-alike, about something
+    unrelated, that the second pass gives any label is a positive in disguise."""
+    import spacy
+
+    from ad_signs.filters import roundtrip_agrees
+
+    doc = spacy.blank("en").make_doc("PT reports changes in cognition.")
+    doc.user_data["source"] = {"label": "NOTICE_BY_OTHERS", "polarity": "look_alike"}
+    assert roundtrip_agrees(doc, {doc.text: set()})
+    assert not roundtrip_agrees(doc, {doc.text: {"COGNITIVE_IMPAIRMENT"}})
+
+
 def test_roundtrip_rule_is_shared_by_the_filter_and_the_bronze_agreement():
     """scripts/data_analysis.py reports the agreement the roundtrip filter keeps on."""
     import importlib.util

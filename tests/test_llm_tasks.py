@@ -1,6 +1,6 @@
 """Both LLM directions with the real tasks and parsers around a scripted test double (FakeLLM)."""
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 import srsly
@@ -259,6 +259,30 @@ def test_each_prompt_asks_for_its_lines_to_open_differently():
     task = GenerateTask(taxonomy, read_template("generate.v3.jinja", "unused"), per_prompt=10)
     prompt = task.render(asdict(requests[0]))
     assert "Start the lines with, in order: " + ", ".join(f'"{o}"' for o in requests[0].openers) + "." in prompt
+
+
+def test_look_alike_negatives_are_the_taxonomys_unrelated_lines_of_a_label():
+    """The guideline's "unrelated" hard negatives (routine medications, unrelated tests and
+    diagnoses) per label: each prompt about one of the label's `look_alikes`, lines opening freely
+    (a label's own openers, "MoCA", "Continue", would make them positives)."""
+    from ad_signs.llm.generate_task import LOOK_ALIKE
+
+    taxonomy = load_taxonomy()
+    requests = plan_requests(taxonomy, {"AD_TREATMENT": 0}, negatives_per_label=30, per_prompt=10, seed=3,
+                             negative_kinds=(LOOK_ALIKE,))
+    look_alikes = taxonomy["AD_TREATMENT"].look_alikes
+    assert [r.polarity for r in requests] == [LOOK_ALIKE] * 3 and {r.facet for r in requests} == set(look_alikes)
+    assert all(r.openers == () for r in requests)
+    prompt = GenerateTask(taxonomy, read_template("generate.v3.jinja", "unused"), per_prompt=10).render(asdict(requests[0]))
+    assert f"Write about: {requests[0].facet};" in prompt and "reads like a line of this category but is NOT one" in prompt
+    assert "Start the lines with" not in prompt
+    # the default kinds, and so the default plans and their cached answers, are as before
+    assert plan_requests(taxonomy, 20, 10, 5, seed=3) == plan_requests(taxonomy, 20, 10, 5, seed=3, negative_kinds=HARD_NEGATIVES)
+    with pytest.raises(ValueError, match="choose from negated, hypothetical, family_history, look_alike"):
+        plan_requests(taxonomy, 5, 5, 5, seed=0, negative_kinds=("sarcastic",))
+    bare = replace(taxonomy, categories=tuple(replace(c, look_alikes=()) for c in taxonomy.categories))
+    with pytest.raises(ValueError, match="No look_alikes in the taxonomy for DIAGNOSIS: add them"):
+        plan_requests(bare, {"DIAGNOSIS": 5}, 5, 5, seed=0, negative_kinds=(LOOK_ALIKE,))
 
 
 def test_a_template_is_inline_a_file_or_a_packaged_name():

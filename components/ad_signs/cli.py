@@ -165,7 +165,10 @@ def generate(
     ctx: typer.Context,
     output: Path = typer.Argument(..., help="DocBin (.spacy) of generated sentences"),
     per_label: int = typer.Option(20, help="Positive sentences to write per label"),
-    negatives_per_label: int = typer.Option(10, help="Hard negatives (negated, hypothetical, family history) per label"),
+    negatives_per_label: int = typer.Option(10, help="Hard negatives per label, spread over --negative-kinds"),
+    negative_kinds: str = typer.Option("negated,hypothetical,family_history", help="Comma-separated kinds of hard negatives: "
+                                       "negated, hypothetical, family_history, look_alike (a line of the same form about "
+                                       "something the label does not cover: the taxonomy's look_alikes)"),
     labels: Optional[str] = typer.Option(None, help="Comma-separated labels (default: all of the taxonomy), each with its own amount "
                                                "of positives if given as LABEL=N (e.g. a top-up: DIAGNOSIS=500,PHYSIOLOGICAL_CHANGES=60); "
                                                "LABEL+LABEL=N writes lines that show both (e.g. NOTICE_BY_OTHERS+COGNITIVE_IMPAIRMENT=60)"),
@@ -179,7 +182,7 @@ def generate(
     from spacy.util import load_config
 
     from .llm.batch_runner import generate_docs, llm_config, load_llm, model_settings
-    from .llm.generate_task import plan_requests
+    from .llm.generate_task import check_negative_kinds, plan_requests
     from .taxonomy import load_taxonomy
 
     _check_output(output)
@@ -195,14 +198,19 @@ def generate(
     # Check the labels against the config's taxonomy before loading the model.
     taxonomy = load_taxonomy(load_config(config, overrides=overrides, interpolate=True)["paths"].get("taxonomy"))
     counts = _label_counts(labels, per_label, taxonomy)
+    kinds = tuple(kind.strip() for kind in negative_kinds.split(",") if kind.strip())
+    try:
+        check_negative_kinds(taxonomy, counts, kinds, negatives_per_label)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
     nlp = load_llm(config, overrides)
     task = nlp.get_pipe("llm").task
-    requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed)
+    requests = plan_requests(taxonomy, counts, negatives_per_label, task.per_prompt, seed, kinds)
     with _resumable(nlp, output, cache):
         docs, summary = generate_docs(nlp, taxonomy, requests, rejects)
     summary.settings = {**model_settings(nlp), "template": task.template_name, "per_prompt": task.per_prompt,
                         "plan_seed": seed, "per_label": per_label if set(counts.values()) == {per_label} else counts,
-                        "negatives_per_label": negatives_per_label,
+                        "negatives_per_label": negatives_per_label, "negative_kinds": list(kinds),
                         "prompts": len(requests)}
     _write_run(docs, summary, output, rejects, max_reject_share)
 

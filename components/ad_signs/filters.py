@@ -210,20 +210,23 @@ def _guideline_shingles(taxonomy: Taxonomy) -> Set[tuple]:
 
 def is_positive(doc: Doc) -> bool:
     """A generated sentence written to show its label (not a hard negative: negated, hypothetical,
-    family history)."""
+    family history, look-alike)."""
     return doc.user_data.get("source", {}).get("polarity", "positive") == "positive"
 
 
 def roundtrip_agrees(doc: Doc, relabelled: Dict[str, Set[str]]) -> Optional[bool]:
     """Whether the second, data-to-label pass (`relabelled`: sentence -> labels) agrees with the
     labels a generated sentence was written for: a positive has them all (its label and any
-    `also`), a hard negative has its label not. None: the second pass has no answer for this
-    sentence, or the doc has no intended label."""
+    `also`), a hard negative has its label not, and a look-alike (about something unrelated)
+    has no label at all. None: the second pass has no answer for this sentence, or the doc has
+    no intended label."""
     source = doc.user_data.get("source", {})
     if doc.text not in relabelled or "label" not in source:
         return None
     if is_positive(doc):
         return {source["label"], *source.get("also", ())} <= relabelled[doc.text]
+    if source.get("polarity") == "look_alike":
+        return not relabelled[doc.text]
     return source["label"] not in relabelled[doc.text]
 
 

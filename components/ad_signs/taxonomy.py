@@ -32,6 +32,7 @@ class Category:
     openers: Tuple[str, ...] = ()  # how a note's line about it starts, for label-to-data prompts
     rule: str = ""  # a labeling rule beyond the definition, for the labeling prompt ("" for none)
     answer_name: str = ""  # the short lower-case word a labeling LLM answers with ("" for the label itself)
+    look_alikes: Tuple[str, ...] = ()  # lines of the same form that it does not cover, for look-alike hard negatives
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,15 @@ def parse_taxonomy(data: object, source: str = "<taxonomy>") -> Taxonomy:
         examples = spec.get("examples", [])
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
             raise TaxonomyError(f"{where}: 'examples' must be a list of strings.")
-        facets, openers = (_strings(spec, key, where) for key in ("facets", "openers"))
+        facets, openers, look_alikes = (_strings(spec, key, where) for key in ("facets", "openers", "look_alikes"))
         rule = spec.get("rule", "")
         if not isinstance(rule, str):
             raise TaxonomyError(f"{where}: 'rule' must be a string.")
         answer_name = spec.get("answer_name", "")
         if not isinstance(answer_name, str) or (answer_name and not re.fullmatch(r"[a-z]+(_[a-z]+)*", answer_name)):
             raise TaxonomyError(f"{where}: 'answer_name' must be a lower-case word (letters and _), got {answer_name!r}.")
-        categories.append(Category(label, definition, tuple(examples), facets, openers, " ".join(rule.split()), answer_name))
+        categories.append(Category(label, definition, tuple(examples), facets, openers, " ".join(rule.split()), answer_name,
+                                   look_alikes))
     names = [c.answer_name or c.label for c in categories]
     if len(set(names)) < len(names):
         raise TaxonomyError(f"{source}: two labels share an answer_name ({', '.join(sorted({n for n in names if names.count(n) > 1}))}).")

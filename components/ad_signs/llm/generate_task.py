@@ -9,7 +9,7 @@ import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import jinja2.sandbox
 from spacy.tokens import Doc
@@ -25,8 +25,13 @@ POLARITY_INSTRUCTIONS = {
     "negated": "a negated mention, stating the patient does not have it (e.g. 'denies ...', 'no ...').",
     "hypothetical": "a hypothetical, conditional or future mention (e.g. 'return if ...', 'monitor for ...').",
     "family_history": "a family member's history or condition, not the patient's.",
+    "look_alike": "it is about the unrelated thing asked for, and says nothing about the patient's cognition or dementia.",
 }
-HARD_NEGATIVES = tuple(POLARITY_INSTRUCTIONS)
+HARD_NEGATIVES = ("negated", "hypothetical", "family_history")  # the default kinds
+# A look-alike is a line of the same form about something the label does not cover (a statin
+# written like a donepezil line): the guideline's "unrelated" negatives, per label (taxonomy `look_alikes`).
+LOOK_ALIKE = "look_alike"
+NEGATIVE_KINDS = (*HARD_NEGATIVES, LOOK_ALIKE)
 
 # Context varied across prompts, so that generated sentences are not formulaic.
 NOTE_TYPES = (
@@ -108,25 +113,29 @@ def plan_requests(
     negatives_per_label: int,
     per_prompt: int,
     seed: int,
+    negative_kinds: Sequence[str] = HARD_NEGATIVES,
 ) -> List[GenerationRequest]:
     """Enough prompts for `per_label` positive sentences of each label (an int: every label of
     the taxonomy; a mapping: those labels, or label combinations "A+B", `combination`) and
-    `negatives_per_label` hard negatives of each single label, spread over negated/hypothetical/
-    family history. Each label's prompts cycle through its facets (its concrete sub-signs) from a
-    seeded start, so that no sub-sign is left out."""
+    `negatives_per_label` hard negatives of each single label, spread over `negative_kinds`
+    (default negated/hypothetical/family history; `look_alike` too, from the taxonomy's `look_alikes`).
+    Each label's prompts cycle through its facets (its concrete sub-signs; a look-alike's: the
+    label's look-alikes) from a seeded start, so that none is left out."""
     rng = random.Random(seed)
     counts = per_label if isinstance(per_label, Mapping) else {label: per_label for label in taxonomy.labels}
     taxonomy.check_labels([label for key in counts for label in (combination(key)[0], *combination(key)[1])], "generation counts")
+    check_negative_kinds(taxonomy, counts, negative_kinds, negatives_per_label)
     requests = []
     for k, key in enumerate(counts):
         label, also = combination(key)
         polarities = ["positive"] * math.ceil(counts[key] / per_prompt)
         # Hard-negative kinds rotate across labels too, so that all kinds occur with few prompts.
         n_negative = 0 if also else math.ceil(negatives_per_label / per_prompt)
-        polarities += [HARD_NEGATIVES[(k + i) % len(HARD_NEGATIVES)] for i in range(n_negative)]
+        polarities += [negative_kinds[(k + i) % len(negative_kinds)] for i in range(n_negative)]
         facets = taxonomy[label].facets or ("",)
         start = rng.randrange(len(facets))
         for j, polarity in enumerate(polarities):
+            about = taxonomy[label].look_alikes if polarity == LOOK_ALIKE else facets
             requests.append(
                 GenerationRequest(
                     label=label,
@@ -137,7 +146,7 @@ def plan_requests(
                     severity=rng.choice(SEVERITIES),
                     setting=rng.choice(SETTINGS),
                     patient=f"a {rng.randint(58, 96)}-year-old {rng.choice(('man', 'woman'))}",
-                    facet=facets[(start + j) % len(facets)],
+                    facet=about[(start + j) % len(about)],
                     openers=_draw_openers(rng, taxonomy[label], polarity, per_prompt),
                     also=also,
                 )
@@ -145,9 +154,25 @@ def plan_requests(
     return requests
 
 
+def check_negative_kinds(taxonomy: Taxonomy, keys: Iterable[str], kinds: Sequence[str], negatives_per_label: int) -> None:
+    """Raise ValueError, saying what to fix, for hard negatives without a kind, an unknown kind, or
+    a look-alike that a label of `keys` has no `look_alikes` for."""
+    if not negatives_per_label:
+        return
+    unknown = sorted(set(kinds) - set(NEGATIVE_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"Hard-negative kinds {unknown or '(none given)'}: choose from {', '.join(NEGATIVE_KINDS)}.")
+    missing = [key for key in keys if LOOK_ALIKE in kinds and "+" not in key and not taxonomy[key].look_alikes]
+    if missing:
+        raise ValueError(f"No look_alikes in the taxonomy for {', '.join(missing)}: add them there to write look-alike negatives.")
+
+
 def _draw_openers(rng: random.Random, category: Category, polarity: str, n: int) -> Tuple[str, ...]:
     """Up to `n` distinct line openers: a positive line opens as the label's own lines do in a
-    note (taxonomy `openers`; the shared pool if it has none), a hard negative by its kind."""
+    note (taxonomy `openers`; the shared pool if it has none), a hard negative by its kind; a
+    look-alike freely (the label's openers, "MoCA", "Continue", would make it a positive)."""
+    if polarity == LOOK_ALIKE:
+        return ()
     pool = category.openers if polarity == "positive" and category.openers else OPENERS[polarity]
     return tuple(rng.sample(pool, min(n, len(pool))))
 
