@@ -1,36 +1,28 @@
 """Silver and bronze first, then gold? A dev-only probe (never test): per seed, train the default
 architecture on the judged silver + bronze alone, then train it again from those weights (spaCy's
-sourced component: `[components.ad_signs] source = ...`) on gold train, and on gold + silver + bronze;
-thresholds chosen on dev as in the experiment. Compare with the experiment's one-stage runs on dev.
+sourced component: `[components.ad_signs] source = ...`) on gold train, and on gold + silver + bronze,
+each by the experiment's own `train_and_score` (thresholds chosen on dev). Compare with its one-stage runs on dev.
 In a project after `weasel run judge` (or `published`):
 
     python benchmarks/two_stage.py --out benchmarks/results/two_stage_dev.json
 """
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
-import spacy
 import srsly
 import typer
 from thinc.api import Config
 from wasabi import msg
 
-from ad_signs.calibration import calibrate, gold_matrix, score_matrix
-from ad_signs.metrics import score_label_sets
 from ad_signs.readers import read_docs, write_docs
 from ad_signs.training import train
 
-
-def dev_scores(model: Path, dev: Path) -> dict:
-    """Macro and binary F1 on dev at the thresholds `calibrate` chose there."""
-    nlp = spacy.load(model)
-    pipe = nlp.get_pipe("ad_signs")
-    labels = list(pipe.labels)
-    docs = read_docs(dev)
-    decided = score_matrix(nlp, docs, labels) >= np.array([pipe.thresholds[label] for label in labels])
-    as_sets = lambda matrix: [{label for label, on in zip(labels, row) if on} for row in matrix]  # noqa: E731
-    metrics = score_label_sets(as_sets(gold_matrix(docs, labels)), as_sets(decided), labels)
-    return {"macro_f": metrics["macro_f"], "binary_f": metrics["binary"]["f"]}
+spec = importlib.util.spec_from_file_location("experiment", Path(__file__).parents[1] / "scripts/experiment.py")
+experiment = importlib.util.module_from_spec(spec)
+sys.modules["experiment"] = experiment
+spec.loader.exec_module(experiment)
 
 
 def main(config: Path = typer.Option(Path("configs/train_fast.cfg"), help="The default architecture"),
@@ -53,9 +45,12 @@ def main(config: Path = typer.Option(Path("configs/train_fast.cfg"), help="The d
         sourced["components"]["ad_signs"] = {"source": str(first)}
         sourced.to_disk(work / f"sourced_{seed}.cfg")
         for regime, data in (("gold", gold), ("gold_silver_bronze", mixed)):
-            model = train(work / f"sourced_{seed}.cfg", work / f"{regime}_{seed}", {**overrides, "paths.train": data})
-            calibrate(model, read_docs(dev))
-            runs[f"{regime}-seed{seed}"] = dev_scores(model, dev)
+            # the experiment's own run: train, thresholds on dev, scores (test = dev: nothing is read of test)
+            run = experiment.train_and_score({
+                "arch": "fast", "regime": regime, "seed": seed, "train_docs": None, "max_epochs": 0,
+                "config": str(work / f"sourced_{seed}.cfg"), "train": str(data), "dev": str(dev), "test": str(dev),
+                "output": str(work / f"{regime}_{seed}"), "stamp": experiment.fingerprint(work / f"sourced_{seed}.cfg", synthetic, data, dev, seed)})
+            runs[f"{regime}-seed{seed}"] = {"macro_f": run["dev"]["macro_f"], "binary_f": run["dev"]["binary"]["f"]}
             msg.info(f"{regime}, seed {seed}: dev {runs[f'{regime}-seed{seed}']}")
     means = {regime: {key: float(np.mean([run[key] for name, run in runs.items() if name.startswith(regime + "-")]))
                       for key in ("macro_f", "binary_f")} for regime in ("gold", "gold_silver_bronze")}
